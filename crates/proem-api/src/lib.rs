@@ -1,0 +1,10 @@
+//! Wire types shared by the Proem server, the CLI and the tests: reason codes, the problem document,
+//! scope names and the DTOs of the agent API. Serde only, no IO.
+
+pub mod problem;
+pub mod reason;
+pub mod scope;
+
+pub use problem::{InvalidParam, Problem};
+pub use reason::ReasonCode;
+pub use scope::Scope;

@@ -1,0 +1,147 @@
+//! `proem admin`: users and keys, straight on the configured database.
+
+use anyhow::{Context, bail};
+use proem_core::clock::to_utc_string;
+use proem_core::store::{KeyStatus, NewKeySpec, Store};
+
+use crate::cli::{AdminArgs, AdminCommand, KeyCommand, UserCommand};
+use crate::serve::{load_config, open_store};
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.server)?;
+    let store = open_store(&config).await?;
+    let result = match args.command {
+        AdminCommand::User { command } => user(&store, command).await,
+        AdminCommand::Key { command } => key(&store, command).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create { email, name } => {
+            if !email.contains('@') {
+                bail!("`{email}` is not an email address");
+            }
+            let user = store
+                .create_user(&email, name.as_deref())
+                .await
+                .map_err(|e| match e {
+                    e if e.is_constraint("users_email_key") => {
+                        anyhow::anyhow!("a user with email {email} already exists")
+                    }
+                    e => e.into(),
+                })?;
+            println!("{}", user.id);
+        }
+    }
+    Ok(())
+}
+
+async fn user_id(store: &Store, email: &str) -> anyhow::Result<String> {
+    Ok(store
+        .user_by_email(email)
+        .await?
+        .with_context(|| format!("no user with email {email}; create one with `proem admin user create --email {email}`"))?
+        .id)
+}
+
+async fn key(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create {
+            user,
+            scopes,
+            name,
+            expires_in,
+        } => {
+            let scopes: Vec<String> = scopes
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if scopes.is_empty() {
+                bail!("--scopes needs at least one scope (read, execute, write, prompts:read, …)");
+            }
+            if let Some(bad) = scopes.iter().find(|s| !proem_api::scope::is_known_scope(s)) {
+                bail!(
+                    "unknown scope `{bad}`: use read, execute, write, *, or resource:action such as prompts:read"
+                );
+            }
+            let user_id = user_id(store, &user).await?;
+            let expires_at = expires_in
+                .map(|d| i64::try_from(d.as_millis()).map(|ms| store.now_ms().saturating_add(ms)))
+                .transpose()
+                .context("--expires-in is too long")?;
+            let (_, plaintext) = store
+                .create_key(NewKeySpec {
+                    user_id: &user_id,
+                    name: &name,
+                    scopes: &scopes,
+                    expires_at,
+                    rotated_from: None,
+                })
+                .await?;
+            println!("{plaintext}");
+        }
+        KeyCommand::List { user, json } => {
+            let user_id = user_id(store, &user).await?;
+            let keys = store.list_keys(&user_id).await?;
+            let now = store.now_ms();
+            if json {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "id": k.id,
+                            "name": k.name,
+                            "prefix": k.display_prefix,
+                            "scopes": k.scopes,
+                            "status": status(k.status(now)),
+                            "createdAtUtc": to_utc_string(k.created_at),
+                            "lastUsedAtUtc": k.last_used_at.map(to_utc_string),
+                            "expiresAtUtc": k.expires_at.map(to_utc_string),
+                            "rotatedFrom": k.rotated_from,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<36}  {:<12}  {:<8}  {:<20}  {:<24}  NAME",
+                    "ID", "PREFIX", "STATUS", "SCOPES", "EXPIRES"
+                );
+                for k in &keys {
+                    println!(
+                        "{:<36}  {:<12}  {:<8}  {:<20}  {:<24}  {}",
+                        k.id,
+                        k.display_prefix,
+                        status(k.status(now)),
+                        k.scopes.join(","),
+                        k.expires_at
+                            .map(to_utc_string)
+                            .unwrap_or_else(|| "never".into()),
+                        k.name
+                    );
+                }
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            if !store.revoke_key(&key_id).await? {
+                bail!(
+                    "no key with id {key_id}; list keys with `proem admin key list --user EMAIL`"
+                );
+            }
+            eprintln!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+fn status(s: KeyStatus) -> &'static str {
+    match s {
+        KeyStatus::Active => "active",
+        KeyStatus::Revoked => "revoked",
+        KeyStatus::Expired => "expired",
+    }
+}

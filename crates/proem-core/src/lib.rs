@@ -1,0 +1,17 @@
+//! The Proem engine: domain rules and invariants, the services that orchestrate them, the SQL
+//! store (one SQL dialect over SQLite and PostgreSQL) and the blob store.
+
+pub mod auth;
+pub mod blob;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod secret;
+pub mod store;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{Error, Rejection};
+pub use store::Store;

@@ -1,0 +1,183 @@
+//! API key rows. The plaintext key never reaches this module: it stores and finds keys by
+//! SHA-256 only.
+
+use sqlx::{AssertSqlSafe, FromRow, Row};
+
+use super::{Store, StoreError, StoreResult};
+use crate::ids;
+use crate::keys::{self, KeyHash};
+
+/// A key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub display_prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub rotated_from: Option<String>,
+}
+
+/// Whether a key may be used at a given instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl KeyRecord {
+    pub fn status(&self, now_ms: i64) -> KeyStatus {
+        if self.revoked_at.is_some_and(|t| t <= now_ms) {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|t| t <= now_ms) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+}
+
+type KeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+const KEY_COLUMNS: &str = "id, user_id, name, display_prefix, scopes, created_at, last_used_at, expires_at, revoked_at, rotated_from";
+
+fn key_record(row: KeyRow) -> StoreResult<KeyRecord> {
+    let (
+        id,
+        user_id,
+        name,
+        display_prefix,
+        scopes,
+        created_at,
+        last_used_at,
+        expires_at,
+        revoked_at,
+        rotated_from,
+    ) = row;
+    let scopes = serde_json::from_str(&scopes)
+        .map_err(|e| StoreError::Corrupt(format!("api_keys.scopes of {id}: {e}")))?;
+    Ok(KeyRecord {
+        id,
+        user_id,
+        name,
+        display_prefix,
+        scopes,
+        created_at,
+        last_used_at,
+        expires_at,
+        revoked_at,
+        rotated_from,
+    })
+}
+
+/// What a new key is made of.
+#[derive(Debug, Clone)]
+pub struct NewKeySpec<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    pub expires_at: Option<i64>,
+    pub rotated_from: Option<&'a str>,
+}
+
+impl Store {
+    /// Mints and stores a key; returns the record and the plaintext, which is not kept.
+    pub async fn create_key(&self, spec: NewKeySpec<'_>) -> StoreResult<(KeyRecord, String)> {
+        let minted = keys::generate();
+        let record = KeyRecord {
+            id: ids::new_id(ids::KEY),
+            user_id: spec.user_id.to_owned(),
+            name: spec.name.to_owned(),
+            display_prefix: minted.display_prefix.clone(),
+            scopes: spec.scopes.to_vec(),
+            created_at: self.now_ms(),
+            last_used_at: None,
+            expires_at: spec.expires_at,
+            revoked_at: None,
+            rotated_from: spec.rotated_from.map(str::to_owned),
+        };
+        let scopes = serde_json::to_string(&record.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, display_prefix, key_hash, scopes, created_at, expires_at, rotated_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&record.id)
+        .bind(&record.user_id)
+        .bind(&record.name)
+        .bind(&record.display_prefix)
+        .bind(minted.hash.to_hex())
+        .bind(scopes)
+        .bind(record.created_at)
+        .bind(record.expires_at)
+        .bind(&record.rotated_from)
+        .execute(self.writer())
+        .await?;
+        Ok((record, minted.plaintext))
+    }
+
+    /// The key whose SHA-256 is `hash`, revoked and expired ones included, with the stored hash
+    /// so the caller can compare it in constant time.
+    pub async fn key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<(KeyRecord, KeyHash)>> {
+        let sql = format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = $1");
+        let row: Option<sqlx::any::AnyRow> = sqlx::query(AssertSqlSafe(sql))
+            .bind(hash.to_hex())
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = row.try_get("key_hash")?;
+        let stored = KeyHash::from_hex(&stored)
+            .ok_or_else(|| StoreError::Corrupt("api_keys.key_hash is not 64 hex digits".into()))?;
+        let record = key_record(KeyRow::from_row(&row)?)?;
+        Ok(Some((record, stored)))
+    }
+
+    pub async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+        let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(key_record).transpose()
+    }
+
+    /// A user's keys, oldest first.
+    pub async fn list_keys(&self, user_id: &str) -> StoreResult<Vec<KeyRecord>> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at, id"
+        );
+        let rows: Vec<KeyRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.into_iter().map(key_record).collect()
+    }
+
+    /// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.
+    pub async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let now = self.now_ms();
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(self.writer())
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,146 @@
+//! Embedded migrations, applied in order at start and by `proem migrate`. Written once in the
+//! portable dialect; statements are separated by a `;` at the end of a line. Safe when several
+//! processes start at once: each migration runs under a lock (an advisory lock on PostgreSQL,
+//! `BEGIN IMMEDIATE` on SQLite) and re-checks whether it was applied meanwhile.
+
+use sqlx::{Acquire, Executor};
+
+use super::{Backend, Store, StoreError, StoreResult};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "users_and_keys",
+    sql: include_str!("migrations/0001_users_and_keys.sql"),
+}];
+
+/// Advisory-lock id that serializes migrations across PostgreSQL instances.
+const MIGRATION_LOCK: i64 = 0x7072_6f65_6d01;
+
+impl Store {
+    /// Applies every migration not yet applied; returns how many ran.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut conn = self.writer().acquire().await?;
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS proem_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let mut applied = 0;
+        for m in MIGRATIONS {
+            let begin = match self.backend() {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            };
+            let conn = conn.acquire().await?;
+            conn.execute(begin).await?;
+            let outcome = apply(conn, self.backend(), m, self.now_ms()).await;
+            match outcome {
+                Ok(ran) => {
+                    conn.execute("COMMIT").await?;
+                    applied += usize::from(ran);
+                }
+                Err(e) => {
+                    let _ = conn.execute("ROLLBACK").await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The highest applied migration version.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        let (v,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM proem_migrations")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(v)
+    }
+}
+
+async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    m: &Migration,
+    now: i64,
+) -> StoreResult<bool> {
+    if backend == Backend::Postgres {
+        // Held until COMMIT/ROLLBACK.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let done: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM proem_migrations WHERE version = $1")
+            .bind(m.version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if done.is_some() {
+        return Ok(false);
+    }
+    for statement in statements(m.sql) {
+        conn.execute(sqlx::AssertSqlSafe(statement))
+            .await
+            .map_err(|e| StoreError::Migration(format!("{} ({}): {e}", m.version, m.name)))?;
+    }
+    sqlx::query("INSERT INTO proem_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(
+        migration.version = m.version,
+        migration.name = m.name,
+        "applied migration"
+    );
+    Ok(true)
+}
+
+/// Splits a migration file into statements, dropping `--` comment lines.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") || trimmed.is_empty() {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(';') {
+            out.push(current.trim().trim_end_matches(';').to_owned());
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_on_line_ending_semicolons() {
+        let sql = "-- comment\nCREATE TABLE a (x BIGINT);\n\nCREATE INDEX i ON a\n  (x);\n";
+        assert_eq!(
+            statements(sql),
+            vec!["CREATE TABLE a (x BIGINT)", "CREATE INDEX i ON a\n  (x)"]
+        );
+    }
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+    }
+}

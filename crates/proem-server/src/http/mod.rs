@@ -1,0 +1,76 @@
+//! The router: open routes (health, metrics, problem pages) and everything under `/api`, which is
+//! authenticated by default. Unknown routes and methods answer problem+json too.
+
+mod health;
+mod problems;
+
+use axum::Router;
+use axum::extract::{MatchedPath, OriginalUri, Request};
+use axum::http::Method;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use proem_api::ReasonCode;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::AppError;
+use crate::middleware::{auth, observe, timeout};
+use crate::state::AppState;
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let open = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/problems/{reason_code}", get(problems::problem_page));
+
+    let api = Router::new()
+        .fallback(route_not_found)
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+
+    Router::new()
+        .merge(open)
+        .nest("/api", api)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn(tag_route))
+        .layer(from_fn_with_state(state.clone(), timeout::timeout))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config().http.body_limit_bytes,
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            AppError::new(
+                ReasonCode::InternalError,
+                "An unexpected error occurred on the server.",
+            )
+            .into_response()
+        }))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state)
+}
+
+/// Copies the matched route template onto the response, for the metrics in the outer layer.
+async fn tag_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(req).await;
+    if let Some(m) = matched {
+        response.extensions_mut().insert(m);
+    }
+    response
+}
+
+async fn route_not_found(method: Method, OriginalUri(uri): OriginalUri) -> AppError {
+    AppError::new(
+        ReasonCode::RouteNotFound,
+        format!("No route {method} {}.", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> AppError {
+    AppError::new(
+        ReasonCode::MethodNotAllowed,
+        format!("{} does not accept {method}.", uri.path()),
+    )
+}

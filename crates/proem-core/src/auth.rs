@@ -37,9 +37,12 @@ impl Principal {
     }
 }
 
+/// A looked-up key and when it was looked up.
+type CachedKey = (Arc<KeyRecord>, Instant);
+
 #[derive(Debug, Default, Clone)]
 pub struct Authenticator {
-    cache: Arc<Mutex<HashMap<KeyHash, (Arc<KeyRecord>, Instant)>>>,
+    cache: Arc<Mutex<HashMap<KeyHash, CachedKey>>>,
 }
 
 fn unauthorized() -> Error {

@@ -62,7 +62,7 @@ pub struct RateLimitConfig {
     pub write_per_user: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsConfig {
     /// Key that signs list cursors. Instances sharing one database must share it; when unset, a
@@ -107,12 +107,6 @@ impl Default for RateLimitConfig {
             write_per_key: None,
             write_per_user: None,
         }
-    }
-}
-
-impl Default for SecretsConfig {
-    fn default() -> Self {
-        Self { cursor_key: None }
     }
 }
 

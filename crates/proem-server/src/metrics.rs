@@ -31,12 +31,12 @@ impl Metrics {
             route: route.to_owned(),
             status,
         };
-        if let Ok(series) = self.series.read() {
-            if let Some(c) = series.get(&key) {
-                c.requests.fetch_add(1, Ordering::Relaxed);
-                c.micros.fetch_add(micros, Ordering::Relaxed);
-                return;
-            }
+        if let Ok(series) = self.series.read()
+            && let Some(c) = series.get(&key)
+        {
+            c.requests.fetch_add(1, Ordering::Relaxed);
+            c.micros.fetch_add(micros, Ordering::Relaxed);
+            return;
         }
         if let Ok(mut series) = self.series.write() {
             let c = series.entry(key).or_default();

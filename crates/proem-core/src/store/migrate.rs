@@ -1,7 +1,7 @@
 //! Embedded migrations, applied in order at start and by `proem migrate`. Written once in the
 //! portable dialect; statements are separated by a `;` at the end of a line. Safe when several
-//! processes start at once: each migration runs under a lock (an advisory lock on PostgreSQL,
-//! `BEGIN IMMEDIATE` on SQLite) and re-checks whether it was applied meanwhile.
+//! processes start at once: the run holds an advisory lock on PostgreSQL, and each migration
+//! runs in a `BEGIN IMMEDIATE` transaction on SQLite, and re-checks whether it was applied meanwhile.
 
 use sqlx::{Acquire, Executor};
 
@@ -26,6 +26,25 @@ impl Store {
     /// Applies every migration not yet applied; returns how many ran.
     pub async fn migrate(&self) -> StoreResult<usize> {
         let mut conn = self.writer().acquire().await?;
+        if self.backend() == Backend::Postgres {
+            // Even `CREATE TABLE IF NOT EXISTS` races between sessions on PostgreSQL; the whole
+            // run holds a session-level lock, released below or when the connection closes.
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.migrate_locked(&mut conn).await;
+        if self.backend() == Backend::Postgres {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await;
+        }
+        result
+    }
+
+    async fn migrate_locked(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<usize> {
         conn.execute(
             "CREATE TABLE IF NOT EXISTS proem_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
@@ -38,7 +57,7 @@ impl Store {
             };
             let conn = conn.acquire().await?;
             conn.execute(begin).await?;
-            let outcome = apply(conn, self.backend(), m, self.now_ms()).await;
+            let outcome = apply(conn, m, self.now_ms()).await;
             match outcome {
                 Ok(ran) => {
                     conn.execute("COMMIT").await?;
@@ -62,19 +81,7 @@ impl Store {
     }
 }
 
-async fn apply(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    m: &Migration,
-    now: i64,
-) -> StoreResult<bool> {
-    if backend == Backend::Postgres {
-        // Held until COMMIT/ROLLBACK.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *conn)
-            .await?;
-    }
+async fn apply(conn: &mut sqlx::AnyConnection, m: &Migration, now: i64) -> StoreResult<bool> {
     let done: Option<(i64,)> =
         sqlx::query_as("SELECT version FROM proem_migrations WHERE version = $1")
             .bind(m.version)

@@ -1,0 +1,122 @@
+//! A real Proem server on `127.0.0.1:0`, with its own database and data dir.
+
+use std::net::SocketAddr;
+
+use proem_core::store::{NewKeySpec, User};
+use proem_core::{Clock, Config};
+use proem_server::AppState;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::TestDb;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub state: AppState,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+    pub db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed the test config.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        Self::start_on(db, adjust).await
+    }
+
+    /// Starts a server on an existing test database (e.g. a second instance on the same one).
+    pub async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let mut config = Config {
+            listen: addr,
+            data_dir: db.dir.path().join("data"),
+            database_url: db.url.clone(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let clock = Clock::system();
+        let state = AppState::open(config, clock.clone()).await.expect("open state");
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(proem_server::serve(state.clone(), listener, shutdown.clone()));
+        let server = Self {
+            addr,
+            url: format!("http://{addr}"),
+            state,
+            clock,
+            http: reqwest::Client::new(),
+            shutdown,
+            handle: Some(handle),
+            db,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("server at {} never became ready", self.url);
+    }
+
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A new user with a key holding `scopes`.
+    pub async fn user_with_key(&self, scopes: &[&str]) -> (User, String) {
+        let email = format!("{}@example.test", uuid::Uuid::new_v4().simple());
+        let user = self.state.store().create_user(&email, None).await.expect("create user");
+        let key = self.key_for(&user, scopes).await;
+        (user, key)
+    }
+
+    /// Another key for `user`.
+    pub async fn key_for(&self, user: &User, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let (_, plaintext) = self
+            .state
+            .store()
+            .create_key(NewKeySpec {
+                user_id: &user.id,
+                name: "test",
+                scopes: &scopes,
+                expires_at: None,
+                rotated_from: None,
+            })
+            .await
+            .expect("create key");
+        plaintext
+    }
+
+    /// Stops the server, letting in-flight requests finish; returns what `serve` returned.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        match self.handle.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -50,7 +50,9 @@ impl TestDb {
 
     /// A migrated store on this database.
     pub async fn store(&self, clock: Clock) -> Store {
-        let store = Store::connect(&self.url, clock).await.expect("connect test db");
+        let store = Store::connect(&self.url, clock)
+            .await
+            .expect("connect test db");
         store.migrate().await.expect("migrate test db");
         store
     }
@@ -58,7 +60,9 @@ impl TestDb {
 
 /// `postgres://u@h:5432/postgres?x=y` with its database replaced by `name`.
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -78,7 +82,10 @@ impl Drop for TestDb {
         // Drop runs outside async context (or inside a runtime that is shutting down), so the
         // cleanup gets a thread and a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -99,8 +106,17 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(replace_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-        assert_eq!(replace_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

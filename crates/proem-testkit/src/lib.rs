@@ -2,7 +2,10 @@
 //! server on a random port. Tests run against SQLite by default and against PostgreSQL when
 //! `PROEM_TEST_DATABASE_URL` is set (one new database per test, dropped afterwards).
 
-#![expect(clippy::expect_used, reason = "test support: a failed setup should stop the test loudly")]
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failed setup should stop the test loudly"
+)]
 
 mod db;
 mod server;

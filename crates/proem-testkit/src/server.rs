@@ -35,7 +35,9 @@ impl TestServer {
 
     /// Starts a server on an existing test database (e.g. a second instance on the same one).
     pub async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let mut config = Config {
             listen: addr,
@@ -45,9 +47,15 @@ impl TestServer {
         };
         adjust(&mut config);
         let clock = Clock::system();
-        let state = AppState::open(config, clock.clone()).await.expect("open state");
+        let state = AppState::open(config, clock.clone())
+            .await
+            .expect("open state");
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(proem_server::serve(state.clone(), listener, shutdown.clone()));
+        let handle = tokio::spawn(proem_server::serve(
+            state.clone(),
+            listener,
+            shutdown.clone(),
+        ));
         let server = Self {
             addr,
             url: format!("http://{addr}"),
@@ -82,7 +90,12 @@ impl TestServer {
     /// A new user with a key holding `scopes`.
     pub async fn user_with_key(&self, scopes: &[&str]) -> (User, String) {
         let email = format!("{}@example.test", uuid::Uuid::new_v4().simple());
-        let user = self.state.store().create_user(&email, None).await.expect("create user");
+        let user = self
+            .state
+            .store()
+            .create_user(&email, None)
+            .await
+            .expect("create user");
         let key = self.key_for(&user, scopes).await;
         (user, key)
     }

@@ -6,7 +6,10 @@ use proem_core::{Clock, Store};
 use proem_testkit::TestDb;
 
 async fn user_and_key(store: &Store, expires_at: Option<i64>) -> (String, String) {
-    let user = store.create_user(&format!("{}@k.test", uuid_like()), None).await.unwrap();
+    let user = store
+        .create_user(&format!("{}@k.test", uuid_like()), None)
+        .await
+        .unwrap();
     let scopes = vec!["read".to_owned(), "prompts:*".to_owned()];
     let (record, plaintext) = store
         .create_key(NewKeySpec {
@@ -36,7 +39,10 @@ async fn key_is_found_by_its_sha256_and_keeps_its_scopes() {
     assert_eq!(stored, hash);
     assert_eq!(record.scopes, vec!["read", "prompts:*"]);
     assert_eq!(record.display_prefix, &plaintext[..12]);
-    assert_eq!(store.key_by_hash(&KeyHash::of("pmk_other")).await.unwrap(), None);
+    assert_eq!(
+        store.key_by_hash(&KeyHash::of("pmk_other")).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -60,7 +66,10 @@ async fn only_the_hash_of_a_key_is_stored() {
             haystack.extend(std::fs::read(entry.unwrap().path()).unwrap());
         }
         let needle = plaintext.as_bytes();
-        assert!(!haystack.windows(needle.len()).any(|w| w == needle), "plaintext key found on disk");
+        assert!(
+            !haystack.windows(needle.len()).any(|w| w == needle),
+            "plaintext key found on disk"
+        );
     }
 }
 
@@ -108,6 +117,12 @@ async fn keys_are_listed_per_user_oldest_first() {
         .await
         .unwrap();
     user_and_key(&store, None).await;
-    let ids: Vec<String> = store.list_keys(&owner).await.unwrap().into_iter().map(|k| k.id).collect();
+    let ids: Vec<String> = store
+        .list_keys(&owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     assert_eq!(ids, vec![first, second.id]);
 }

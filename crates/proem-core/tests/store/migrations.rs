@@ -18,7 +18,10 @@ async fn concurrent_migrations_from_two_processes_apply_each_migration_once() {
     let b = Store::connect(&db.url, Clock::system()).await.unwrap();
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     let applied = ra.unwrap() + rb.unwrap();
-    assert_eq!(i64::try_from(applied).unwrap(), a.schema_version().await.unwrap());
+    assert_eq!(
+        i64::try_from(applied).unwrap(),
+        a.schema_version().await.unwrap()
+    );
 }
 
 #[tokio::test]

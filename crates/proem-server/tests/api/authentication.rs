@@ -7,7 +7,13 @@ use super::support::expect_problem;
 const PROMPTS: &str = "/api/v2/public/prompts";
 
 async fn status_with(server: &TestServer, key: &str) -> reqwest::Response {
-    server.http.get(server.at(PROMPTS)).header("x-api-key", key).send().await.unwrap()
+    server
+        .http
+        .get(server.at(PROMPTS))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -17,7 +23,13 @@ async fn valid_key_passes_authentication() {
     // No prompt routes yet: getting past authentication means reaching the router's 404.
     let r = status_with(&server, &key).await;
     assert_ne!(r.status(), 401);
-    let r = server.http.get(server.at(PROMPTS)).bearer_auth(&key).send().await.unwrap();
+    let r = server
+        .http
+        .get(server.at(PROMPTS))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.status(), 401);
 }
 
@@ -36,7 +48,12 @@ async fn key_with_a_bad_checksum_is_key_unauthorized() {
 async fn unknown_well_formed_key_is_key_unauthorized() {
     let server = TestServer::start().await;
     let never_issued = proem_core::keys::generate().plaintext;
-    expect_problem(status_with(&server, &never_issued).await, 401, "key_unauthorized").await;
+    expect_problem(
+        status_with(&server, &never_issued).await,
+        401,
+        "key_unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -57,7 +74,9 @@ async fn revoked_key_is_key_unauthorized_within_one_second() {
     let server = TestServer::start().await;
     let (user, key) = server.user_with_key(&["read"]).await;
     assert_ne!(status_with(&server, &key).await.status(), 401);
-    let id = server.state.store().list_keys(&user.id).await.unwrap()[0].id.clone();
+    let id = server.state.store().list_keys(&user.id).await.unwrap()[0]
+        .id
+        .clone();
     server.state.store().revoke_key(&id).await.unwrap();
     // The auth cache may trust the key for at most CACHE_TTL; after that, it must be refused.
     tokio::time::sleep(proem_core::auth::CACHE_TTL).await;

@@ -5,9 +5,11 @@ pub mod auth;
 pub mod blob;
 pub mod clock;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod ratelimit;
 pub mod secret;
 pub mod store;
 

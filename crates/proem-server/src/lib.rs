@@ -2,8 +2,10 @@
 //! metrics, timeout, authentication, scopes), problem pages and metrics. `serve` is the whole
 //! server as a library function so tests run it on `127.0.0.1:0`.
 
+mod background;
 mod context;
 mod error;
+mod extract;
 mod http;
 mod metrics;
 mod middleware;
@@ -16,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::AppError;
 pub use http::router;
+pub use http::routes::ROUTES;
+pub use http::table::{Access, RouteDef};
 pub use state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish
@@ -48,6 +52,7 @@ pub async fn serve(
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period elapsed; dropping remaining connections");
         }
     }
+    state.stop_background().await;
     state.store().close().await;
     Ok(())
 }

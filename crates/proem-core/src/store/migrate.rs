@@ -13,11 +13,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_and_keys",
-    sql: include_str!("migrations/0001_users_and_keys.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_and_keys",
+        sql: include_str!("migrations/0001_users_and_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "contract",
+        sql: include_str!("migrations/0002_contract.sql"),
+    },
+];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.
 const MIGRATION_LOCK: i64 = 0x7072_6f65_6d01;

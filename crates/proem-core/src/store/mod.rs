@@ -2,8 +2,13 @@
 //! JSON as TEXT) over SQLite and PostgreSQL through sqlx `Any`. Backend-specific SQL appears only
 //! where PostgreSQL offers something the design needs, each behind one small function.
 
+mod activity;
+mod grants;
+mod idempotency;
 mod keys;
 mod migrate;
+mod ratelimit;
+mod secrets;
 mod users;
 
 use std::str::FromStr;
@@ -14,6 +19,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::Clock;
 
+pub use activity::{ActivityEntry, ActivityFilter, ActivityStats, AuditEntry};
+pub use idempotency::{Begin, IDEMPOTENCY_TTL_MS, IdemKey, StoredResponse};
 pub use keys::{KeyRecord, KeyStatus, NewKeySpec};
 pub use users::User;
 
@@ -70,6 +77,14 @@ impl StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A write transaction; commit with [`commit`].
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Commits `tx`.
+pub async fn commit(tx: Tx) -> StoreResult<()> {
+    Ok(tx.commit().await?)
+}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -143,6 +158,16 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// A connection from the write pool, for work that must share one connection.
+    pub async fn write_connection(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.write.acquire().await?)
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(self.write.begin().await?)
     }
 
     /// Whether the database answers a trivial query (readiness).

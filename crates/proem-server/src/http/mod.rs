@@ -1,8 +1,12 @@
 //! The router: open routes (health, metrics, problem pages) and everything under `/api`, which is
 //! authenticated by default. Unknown routes and methods answer problem+json too.
 
+mod activity;
+mod grants;
 mod health;
 mod problems;
+pub mod routes;
+pub mod table;
 
 use axum::Router;
 use axum::extract::{MatchedPath, OriginalUri, Request};
@@ -25,7 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/problems/{reason_code}", get(problems::problem_page));
 
-    let api = Router::new()
+    let api = table::api_router(&state, routes::ROUTES)
         .fallback(route_not_found)
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
 

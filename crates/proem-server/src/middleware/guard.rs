@@ -1,0 +1,286 @@
+//! The gate in front of every API route, configured by the route's row in the route table:
+//! rate limit (after authentication, spec "Rate limits"), scope (`scope_required`), then
+//! Idempotency-Key for mutations; afterwards the audit row for mutations and the activity row for
+//! every API-key request.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use proem_api::ReasonCode;
+use proem_core::auth::Principal;
+use proem_core::ids;
+use proem_core::ratelimit::{Decision, Overflow, RateClass};
+use proem_core::store::{ActivityEntry, AuditEntry};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::idempotency;
+use crate::error::AppError;
+use crate::http::table::{Access, RouteDef};
+use crate::state::AppState;
+
+/// What a handler touched, for the audit and activity rows; set as a response extension.
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    pub prompt_id: Option<String>,
+    pub object_id: Option<String>,
+}
+
+pub async fn guard(
+    State((state, route)): State<(AppState, &'static RouteDef)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return AppError::new(ReasonCode::KeyUnauthorized, "No API key was sent.").into_response();
+    };
+    let method = req.method().clone();
+    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let (response, fields) = gate(&state, route, &principal, mutating, req, next).await;
+    let touched = response
+        .extensions()
+        .get::<Touched>()
+        .cloned()
+        .unwrap_or_default();
+    let status = response.status().as_u16();
+    let now = state.store().now_ms();
+    let route_name = format!("/api{}", route.path);
+    if mutating {
+        let entry = AuditEntry {
+            id: ids::new_id("aud"),
+            at: now,
+            user_id: principal.user_id().to_owned(),
+            key_id: Some(principal.key_id().to_owned()),
+            method: method.to_string(),
+            route: route_name.clone(),
+            object_id: touched
+                .object_id
+                .clone()
+                .or_else(|| touched.prompt_id.clone()),
+            status,
+            fields: fields
+                .map(Value::Object)
+                .unwrap_or_else(|| json!({}))
+                .to_string(),
+        };
+        if let Err(e) = state.store().write_audit(&entry).await {
+            tracing::error!(error = %e, "cannot write an audit row");
+        }
+    }
+    state.activity().record(ActivityEntry {
+        id: ids::new_id("act"),
+        at: now,
+        user_id: principal.user_id().to_owned(),
+        key_id: principal.key_id().to_owned(),
+        method: method.to_string(),
+        route: route_name,
+        status,
+        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        prompt_id: touched.prompt_id,
+    });
+    response
+}
+
+/// Everything between authentication and the handler; returns the response and, for JSON
+/// mutations, the audit metadata of the body's fields.
+async fn gate(
+    state: &AppState,
+    route: &'static RouteDef,
+    principal: &Principal,
+    mutating: bool,
+    req: Request,
+    next: Next,
+) -> (Response, Option<Map<String, Value>>) {
+    let class = match route.access {
+        Access::Key(permission) => RateClass::of(permission.scope()),
+        Access::SessionOnly => RateClass::Read,
+    };
+    let limits = state.config().rate_limits.limits(class);
+    let decision = match state
+        .store()
+        .take_rate_slot(principal.key_id(), principal.user_id(), limits)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => return (AppError::from(e).into_response(), None),
+    };
+    let mut outcome = if decision.allowed {
+        admitted(state, route, principal, mutating, req, next).await
+    } else {
+        (
+            rate_limited(&decision, state.store().now_ms()).into_response(),
+            None,
+        )
+    };
+    rate_headers(outcome.0.headers_mut(), &decision, state.store().now_ms());
+    outcome
+}
+
+async fn admitted(
+    state: &AppState,
+    route: &'static RouteDef,
+    principal: &Principal,
+    mutating: bool,
+    req: Request,
+    next: Next,
+) -> (Response, Option<Map<String, Value>>) {
+    match route.access {
+        Access::SessionOnly => {
+            return (
+                AppError::new(
+                    ReasonCode::ApiKeyNotPermitted,
+                    "This endpoint needs a signed-in web session; API keys cannot call it.",
+                )
+                .into_response(),
+                None,
+            );
+        }
+        Access::Key(permission) => {
+            if !permission.is_granted_by(&principal.key.scopes) {
+                return (
+                    AppError::new(
+                        ReasonCode::ScopeRequired,
+                        format!(
+                            "This route needs the `{}` scope (or `{}`); the key has {:?}.",
+                            permission.scope(),
+                            permission.resource_scope(),
+                            principal.key.scopes
+                        ),
+                    )
+                    .into_response(),
+                    None,
+                );
+            }
+        }
+    }
+    if !mutating {
+        return (next.run(req).await, None);
+    }
+    let key = match idempotency::key_of(req.headers()) {
+        Ok(k) => k,
+        Err(e) => return (e.into_response(), None),
+    };
+    let json_body = is_json(req.headers());
+    if key.is_none() && !json_body {
+        return (next.run(req).await, None);
+    }
+    // Buffer the body: the idempotency hash and the audit metadata both need it.
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.config().http.body_limit_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                AppError::new(
+                    ReasonCode::RequestTooLarge,
+                    "The request body is larger than the server accepts.",
+                )
+                .into_response(),
+                None,
+            );
+        }
+    };
+    let fields = json_body.then(|| field_metadata(&bytes));
+    let req = Request::from_parts(parts, Body::from(bytes.clone()));
+    let response = match key {
+        Some(key) => idempotency::run(state, principal, key, req, bytes, next).await,
+        None => next.run(req).await,
+    };
+    (response, fields)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// For each top-level field: presence, length and a SHA-256 prefix; never the content.
+fn field_metadata(body: &Bytes) -> Map<String, Value> {
+    let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
+        return Map::from_iter([("body".to_owned(), describe(&String::from_utf8_lossy(body)))]);
+    };
+    object
+        .into_iter()
+        .map(|(name, value)| {
+            let meta = match &value {
+                Value::Null => json!({"present": true, "null": true}),
+                Value::String(s) => describe(s),
+                other => describe(&other.to_string()),
+            };
+            (name, meta)
+        })
+        .collect()
+}
+
+fn describe(content: &str) -> Value {
+    let digest = Sha256::digest(content.as_bytes());
+    json!({
+        "present": true,
+        "length": content.chars().count(),
+        "sha256Prefix": proem_core::keys::KeyHash(digest.into()).to_hex()[..12].to_owned(),
+    })
+}
+
+fn rate_limited(decision: &Decision, now_ms: i64) -> AppError {
+    let which = match decision.overflowed {
+        Some(Overflow::User) => "user",
+        _ => "key",
+    };
+    let retry = decision.retry_after_secs(now_ms);
+    let mut e = AppError::new(
+        ReasonCode::RateLimited,
+        format!(
+            "The per-{which} {} bucket is full for this minute; retry in {retry} s.",
+            decision.limits.bucket
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+        e = e.with_header(header::RETRY_AFTER, v);
+    }
+    e
+}
+
+/// `X-RateLimit-*` (the key bucket is the most restrictive for key callers) and the IETF
+/// `RateLimit-Policy` / `RateLimit` pair describing both buckets.
+fn rate_headers(headers: &mut HeaderMap, d: &Decision, now_ms: i64) {
+    let reset_secs = d.reset_at_ms / 1000;
+    let delta = d.retry_after_secs(now_ms);
+    let limits = d.limits;
+    let pairs = [
+        ("x-ratelimit-limit", limits.per_key.to_string()),
+        ("x-ratelimit-remaining", d.key_remaining.to_string()),
+        ("x-ratelimit-reset", reset_secs.to_string()),
+        (
+            "x-ratelimit-bucket",
+            format!(
+                "key={}/{},user={}/{}",
+                d.key_remaining, limits.per_key, d.user_remaining, limits.per_user
+            ),
+        ),
+        (
+            "ratelimit-policy",
+            format!(
+                "\"key\";q={};w=60, \"user\";q={};w=60",
+                limits.per_key, limits.per_user
+            ),
+        ),
+        (
+            "ratelimit",
+            format!(
+                "\"key\";r={};t={delta}, \"user\";r={};t={delta}",
+                d.key_remaining, d.user_remaining
+            ),
+        ),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! Wire types shared by the Proem server, the CLI and the tests: reason codes, the problem document,
 //! scope names and the DTOs of the agent API. Serde only, no IO.
 
+pub mod models;
+pub mod patch;
 pub mod problem;
+pub mod prompts;
 pub mod reason;
 pub mod scope;
 

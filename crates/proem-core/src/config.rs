@@ -1,11 +1,13 @@
 //! Server configuration, loaded in layers: defaults → TOML file → `PROEM_*` environment → flags.
 //! Unknown keys are errors. The loader reads; it never writes a file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::ProviderConfig;
 use crate::secret::SecretRef;
 
 /// The documented example config; `proem config print-default` prints it. A test checks that it
@@ -30,6 +32,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub rate_limits: RateLimitConfig,
     pub secrets: SecretsConfig,
+    /// LLM providers and their models, `[providers.<name>]`.
+    pub providers: BTreeMap<String, ProviderConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +86,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rate_limits: RateLimitConfig::default(),
             secrets: SecretsConfig::default(),
+            providers: BTreeMap::new(),
         }
     }
 }

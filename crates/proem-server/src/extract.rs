@@ -7,8 +7,8 @@ use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
 use proem_api::ReasonCode;
 use proem_core::auth::Principal;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
 
 use crate::error::AppError;
 
@@ -148,31 +148,6 @@ fn field_and_reason(path: &str, message: &str) -> (String, &'static str) {
     (name, "invalid_type")
 }
 
-/// One field of an RFC 7396 merge patch: absent leaves it unchanged, `null` clears it, a value
-/// sets it. Use with `#[serde(default)]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Patch<T> {
-    #[default]
-    Absent,
-    Clear,
-    Set(T),
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<T>::deserialize(d)? {
-            None => Patch::Clear,
-            Some(v) => Patch::Set(v),
-        })
-    }
-}
-
-impl<T> Patch<T> {
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Patch::Absent)
-    }
-}
-
 /// The `If-Match` precondition: absent, or a token (quoted or bare lowercase hex).
 pub struct IfMatch(pub Option<String>);
 
@@ -205,24 +180,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     }
 }
 
-impl IfMatch {
-    /// Checks the token against the resource's current `updated_at_ms`: 412 on mismatch.
-    pub fn check(&self, updated_at_ms: i64) -> Result<(), AppError> {
-        match &self.0 {
-            Some(token) if *token != etag_token(updated_at_ms) => Err(AppError::new(
-                ReasonCode::PreconditionFailed,
-                "The resource changed since the If-Match token was read.",
-            )),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The precondition token of a resource: its `updatedAt` in epoch milliseconds, lowercase hex.
-pub fn etag_token(updated_at_ms: i64) -> String {
-    format!("{updated_at_ms:x}")
-}
-
 /// `limit` and `cursor` of a list endpoint.
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
@@ -250,6 +207,8 @@ impl PageQuery {
 
 #[cfg(test)]
 mod tests {
+    use proem_api::patch::Patch;
+
     use super::*;
 
     #[derive(Debug, Deserialize)]
@@ -291,17 +250,6 @@ mod tests {
         assert_eq!(
             parse_json::<Body>(b"{").unwrap_err().code(),
             ReasonCode::InvalidRequest
-        );
-    }
-
-    #[test]
-    fn if_match_token_is_hex_of_updated_at() {
-        assert_eq!(etag_token(255), "ff");
-        assert!(IfMatch(Some("ff".into())).check(255).is_ok());
-        assert!(IfMatch(None).check(255).is_ok());
-        assert_eq!(
-            IfMatch(Some("fe".into())).check(255).unwrap_err().code(),
-            ReasonCode::PreconditionFailed
         );
     }
 }

@@ -1,12 +1,13 @@
-//! Shared server state: configuration, the store, the blob store, the authenticator, the cursor
-//! signer, the activity sink, metrics and the tracked background tasks.
+//! Shared server state: configuration, the engine, the authenticator, the activity sink, metrics
+//! and the tracked background tasks.
 
 use std::sync::Arc;
 
 use proem_core::auth::Authenticator;
 use proem_core::blob::Blobs;
+use proem_core::catalog::Catalog;
 use proem_core::cursor::CursorSigner;
-use proem_core::{Clock, Config, Store};
+use proem_core::{Clock, Config, Engine, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -22,10 +23,8 @@ pub struct AppState {
 struct Inner {
     config: Config,
     public_url: Arc<str>,
-    store: Store,
-    blobs: Blobs,
+    engine: Engine,
     auth: Authenticator,
-    cursors: CursorSigner,
     activity: ActivitySink,
     metrics: Metrics,
     tasks: TaskTracker,
@@ -56,14 +55,21 @@ impl AppState {
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         let activity = background::start(store.clone(), &tasks, stop.clone());
+        let catalog = Catalog::new(&config.providers, &|var| std::env::var(var).ok());
+        let engine = Engine {
+            store,
+            catalog: Arc::new(catalog),
+            blobs,
+            cursors: CursorSigner::new(cursor_key.into_bytes()),
+            tasks: tasks.clone(),
+            describer: None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 public_url: Arc::from(config.effective_public_url()),
                 config,
-                store,
-                blobs,
+                engine,
                 auth: Authenticator::default(),
-                cursors: CursorSigner::new(cursor_key.into_bytes()),
                 activity,
                 metrics: Metrics::default(),
                 tasks,
@@ -80,12 +86,16 @@ impl AppState {
         &self.inner.public_url
     }
 
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        &self.inner.engine.store
     }
 
     pub fn blobs(&self) -> &Blobs {
-        &self.inner.blobs
+        &self.inner.engine.blobs
     }
 
     pub fn auth(&self) -> &Authenticator {
@@ -93,7 +103,7 @@ impl AppState {
     }
 
     pub fn cursors(&self) -> &CursorSigner {
-        &self.inner.cursors
+        &self.inner.engine.cursors
     }
 
     pub fn activity(&self) -> &ActivitySink {

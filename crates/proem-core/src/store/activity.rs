@@ -48,6 +48,17 @@ pub struct ActivityStats {
     pub average_response_ms: f64,
 }
 
+type AuditRow = (
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+);
 type ActivityRow = (
     String,
     i64,
@@ -82,7 +93,7 @@ impl Store {
 
     /// A user's audit rows, newest first (operators and tests read them).
     pub async fn audit_for_user(&self, user_id: &str) -> StoreResult<Vec<AuditEntry>> {
-        let rows: Vec<(String, i64, String, Option<String>, String, String, Option<String>, i64, String)> =
+        let rows: Vec<AuditRow> =
             sqlx::query_as(
                 "SELECT id, at, user_id, key_id, method, route, object_id, status, fields FROM audit_log \
                  WHERE user_id = $1 ORDER BY id DESC",

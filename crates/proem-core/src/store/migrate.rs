@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "contract",
         sql: include_str!("migrations/0002_contract.sql"),
     },
+    Migration {
+        version: 3,
+        name: "prompts",
+        sql: include_str!("migrations/0003_prompts.sql"),
+    },
 ];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.

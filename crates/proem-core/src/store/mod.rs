@@ -7,6 +7,7 @@ mod grants;
 mod idempotency;
 mod keys;
 mod migrate;
+pub mod prompts;
 mod ratelimit;
 mod secrets;
 mod users;
@@ -78,13 +79,8 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A write transaction; commit with [`commit`].
+/// A write transaction.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
-/// Commits `tx`.
-pub async fn commit(tx: Tx) -> StoreResult<()> {
-    Ok(tx.commit().await?)
-}
 
 /// Handle to the database. Cheap to clone.
 #[derive(Debug, Clone)]

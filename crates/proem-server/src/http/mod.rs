@@ -4,9 +4,13 @@
 mod activity;
 mod grants;
 mod health;
+mod models;
 mod problems;
+mod prompts;
+mod respond;
 pub mod routes;
 pub mod table;
+mod versions;
 
 use axum::Router;
 use axum::extract::{MatchedPath, OriginalUri, Request};

@@ -5,9 +5,21 @@ use proem_api::scope::Permission::*;
 
 use super::table::Access::{Key, SessionOnly};
 use super::table::{RouteDef, route_table};
-use super::{activity, grants};
+use super::{activity, grants, models, prompts, versions};
 
 route_table! {
+    GET "/v2/public/models" Key(ModelsRead) => models::list_models,
+    GET "/v2/public/prompts" Key(PromptsRead) => prompts::list_prompts,
+    POST "/v2/public/prompts" Key(PromptsWrite) => prompts::create_prompt,
+    GET "/v2/public/prompts/{id}" Key(PromptsRead) => prompts::get_prompt,
+    PATCH "/v2/public/prompts/{id}" Key(PromptsWrite) => prompts::patch_prompt,
+    DELETE "/v2/public/prompts/{id}" Key(PromptsWrite) => prompts::delete_prompt,
+    PUT "/v2/public/prompts/{id}/current-version" Key(PromptsWrite) => prompts::switch_current_version,
+    GET "/v2/public/prompts/{id}/versions" Key(PromptsRead) => versions::list_versions,
+    POST "/v2/public/prompts/{id}/versions" Key(PromptsWrite) => versions::create_version,
+    GET "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsRead) => versions::get_version,
+    PATCH "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsWrite) => versions::patch_version,
+    DELETE "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsWrite) => versions::delete_version,
     GET "/settings/api-keys/activity" Key(ActivityRead) => activity::list_activity,
     GET "/settings/api-keys/activity/stats" Key(ActivityRead) => activity::activity_stats,
     GET "/v2/keys/{key_id}/grants" SessionOnly => grants::manage_grants,

@@ -51,12 +51,12 @@ impl Idempotency {
     pub async fn commit(
         self,
         state: &AppState,
-        mut tx: proem_core::store::Tx,
+        mut tx: proem_core::txn::Txn,
         response: impl IntoResponse,
     ) -> AppResult<Response> {
         let response = response.into_response();
         let Some(claim) = self.0 else {
-            proem_core::store::commit(tx).await?;
+            tx.commit().await?;
             return Ok(response);
         };
         let (parts, body) = response.into_parts();
@@ -69,9 +69,9 @@ impl Idempotency {
         let stored = stored(parts.status, &parts.headers, &bytes);
         state
             .store()
-            .idempotency_complete(&mut *tx, &claim.user_id, &claim.key, &stored)
+            .idempotency_complete(&mut tx, &claim.user_id, &claim.key, &stored)
             .await?;
-        proem_core::store::commit(tx).await?;
+        tx.commit().await?;
         let mut response = Response::from_parts(parts, Body::from(bytes));
         response.extensions_mut().insert(Completed);
         Ok(response)

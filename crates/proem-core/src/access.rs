@@ -1,0 +1,71 @@
+//! Object-level authorization for prompts: a caller reaches a prompt only if it is theirs, not
+//! deleted, and (for a key with grants) granted. Another user's prompt answers exactly like a
+//! missing one, `prompt_not_found`; the grant check comes after, so it reveals nothing about
+//! other users' ids (spec "Per-prompt grants").
+
+use proem_api::ReasonCode;
+use sqlx::AnyConnection;
+
+use crate::auth::Principal;
+use crate::engine::Engine;
+use crate::store::prompts::{self, PromptRow};
+use crate::{Error, Rejection};
+
+pub fn prompt_not_found(id: &str) -> Error {
+    Rejection::new(
+        ReasonCode::PromptNotFound,
+        format!("No prompt {id} is visible to this key."),
+    )
+    .with_param("promptId", "not_found")
+    .into()
+}
+
+impl Engine {
+    /// Checks that `caller` may reach `prompt` (already loaded, maybe deleted).
+    pub async fn check_prompt(
+        &self,
+        caller: &Principal,
+        prompt: Option<PromptRow>,
+        id: &str,
+    ) -> Result<PromptRow, Error> {
+        let prompt = prompt
+            .filter(|p| p.user_id == caller.user_id() && p.deleted_at.is_none())
+            .ok_or_else(|| prompt_not_found(id))?;
+        self.check_grant(caller, id).await?;
+        Ok(prompt)
+    }
+
+    /// `grant_required` when the caller's key is restricted to other prompts.
+    pub async fn check_grant(&self, caller: &Principal, prompt_id: &str) -> Result<(), Error> {
+        if self
+            .store
+            .key_reaches_prompt(caller.key_id(), prompt_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                ReasonCode::GrantRequired,
+                format!("This key is restricted to other prompts and cannot reach {prompt_id}."),
+            )
+            .into())
+        }
+    }
+
+    /// The caller's live prompt `id`.
+    pub async fn reach_prompt(&self, caller: &Principal, id: &str) -> Result<PromptRow, Error> {
+        let row = prompts::prompt(self.store.reader(), id).await?;
+        self.check_prompt(caller, row, id).await
+    }
+
+    /// The caller's live prompt `id`, locked for the rest of the transaction on `conn`.
+    pub async fn lock_prompt(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<PromptRow, Error> {
+        let row = prompts::lock_prompt(conn, id).await?;
+        self.check_prompt(caller, row, id).await
+    }
+}

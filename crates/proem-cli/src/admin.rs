@@ -126,6 +126,40 @@ async fn key(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        KeyCommand::Rotate { key_id, grace } => {
+            let grace_ms = i64::try_from(grace.as_millis()).context("--grace is too long")?;
+            let (_, plaintext) = store.rotate_key(&key_id, grace_ms).await?.with_context(|| {
+                format!("no active key with id {key_id}; list keys with `proem admin key list --user EMAIL`")
+            })?;
+            println!("{plaintext}");
+        }
+        KeyCommand::Grant { key_id, prompt_id } => {
+            existing_key(store, &key_id).await?;
+            store.grant_prompt(&key_id, &prompt_id).await?;
+            eprintln!("{key_id} may now reach {prompt_id}");
+        }
+        KeyCommand::Ungrant { key_id, prompt_id } => {
+            existing_key(store, &key_id).await?;
+            if !store.ungrant_prompt(&key_id, &prompt_id).await? {
+                bail!("{key_id} has no grant for {prompt_id}");
+            }
+            if store.key_grants(&key_id).await?.is_empty() {
+                eprintln!("{key_id} has no grants left: it now reaches all of its user's prompts");
+            }
+        }
+        KeyCommand::Grants { key_id, json } => {
+            existing_key(store, &key_id).await?;
+            let grants = store.key_grants(&key_id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&grants)?);
+            } else if grants.is_empty() {
+                eprintln!("{key_id} is unrestricted: it reaches all of its user's prompts");
+            } else {
+                for g in grants {
+                    println!("{g}");
+                }
+            }
+        }
         KeyCommand::Revoke { key_id } => {
             if !store.revoke_key(&key_id).await? {
                 bail!(
@@ -136,6 +170,12 @@ async fn key(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn existing_key(store: &Store, key_id: &str) -> anyhow::Result<()> {
+    store.key_by_id(key_id).await?.map(|_| ()).with_context(|| {
+        format!("no key with id {key_id}; list keys with `proem admin key list --user EMAIL`")
+    })
 }
 
 fn status(s: KeyStatus) -> &'static str {

@@ -155,4 +155,23 @@ pub enum KeyCommand {
         /// The key's id (key_…), as shown by `proem admin key list`.
         key_id: String,
     },
+    /// Issue a successor with the same owner, scopes and grants; prints only the new key. The old
+    /// key keeps working for the grace period, then expires.
+    Rotate {
+        key_id: String,
+        /// How long the old key keeps working, e.g. 1h, 15m, 0s.
+        #[arg(long, default_value = "1h")]
+        grace: humantime::Duration,
+    },
+    /// Restrict a key to a prompt (a key with no grants reaches all of its user's prompts).
+    Grant { key_id: String, prompt_id: String },
+    /// Remove a prompt from a key's grants; removing the last one makes the key unrestricted.
+    Ungrant { key_id: String, prompt_id: String },
+    /// List the prompts a key is restricted to.
+    Grants {
+        key_id: String,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -1,6 +1,9 @@
 //! A real Proem server on `127.0.0.1:0`, with its own database and data dir.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+
+use proem_core::catalog::ProviderConfig;
 
 use proem_core::store::{NewKeySpec, User};
 use proem_core::{Clock, Config};
@@ -43,6 +46,7 @@ impl TestServer {
             listen: addr,
             data_dir: db.dir.path().join("data"),
             database_url: db.url.clone(),
+            providers: test_providers(),
             ..Config::default()
         };
         adjust(&mut config);
@@ -118,6 +122,35 @@ impl TestServer {
         plaintext
     }
 
+    /// `{ "model_id": <the test model>, "parameters": {} }`
+    pub fn model_settings(&self) -> serde_json::Value {
+        serde_json::json!({ "model_id": test_model_id(), "parameters": {} })
+    }
+
+    /// Creates a prompt through the API with `key`; returns its id.
+    pub async fn create_prompt(&self, key: &str, name: &str) -> String {
+        let response = self
+            .http
+            .post(self.at("/api/v2/public/prompts"))
+            .header("x-api-key", key)
+            .json(&serde_json::json!({
+                "name": name,
+                "promptText": "Summarize the input in three bullets.",
+                "modelSettings": self.model_settings(),
+            }))
+            .send()
+            .await
+            .expect("create prompt");
+        assert_eq!(
+            response.status(),
+            201,
+            "create prompt: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["promptId"].as_str().expect("promptId").to_owned()
+    }
+
     /// Stops the server, letting in-flight requests finish; returns what `serve` returned.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.shutdown.cancel();
@@ -132,4 +165,47 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Name of the provider every test server is configured with.
+pub const TEST_PROVIDER: &str = "fake";
+/// Wire name of the test model.
+pub const TEST_MODEL: &str = "fake-model";
+
+/// The `model_id` of the test model.
+pub fn test_model_id() -> String {
+    proem_core::catalog::model_id(TEST_PROVIDER, TEST_MODEL)
+}
+
+/// One OpenAI-compatible provider with one text model whose parameters cover each schema kind:
+/// `style` (enum plain|fancy), `max_tokens` (integer 1–4096), `temperature` (number 0–2),
+/// `stream_usage` (boolean). Its base URL points nowhere until a fake upstream is started.
+pub fn test_providers() -> BTreeMap<String, ProviderConfig> {
+    let toml = r#"
+        kind = "openai_chat"
+        base_url = "http://127.0.0.1:9/v1"
+        [[models]]
+        name = "fake-model"
+        display_name = "Fake model"
+        input_modalities = ["text", "image"]
+        input_millicents_per_mtok = 100000
+        output_millicents_per_mtok = 400000
+        recommended = { style = "plain" }
+        [models.parameters.style]
+        type = "enum"
+        values = ["plain", "fancy"]
+        provider_default = "plain"
+        [models.parameters.max_tokens]
+        type = "integer"
+        min = 1
+        max = 4096
+        [models.parameters.temperature]
+        type = "number"
+        min = 0
+        max = 2
+        [models.parameters.stream_usage]
+        type = "boolean"
+    "#;
+    let provider: ProviderConfig = toml::from_str(toml).expect("test provider config");
+    BTreeMap::from([(TEST_PROVIDER.to_owned(), provider)])
 }

@@ -169,6 +169,70 @@ impl Store {
         rows.into_iter().map(key_record).collect()
     }
 
+    /// Issues a successor of an active key (same owner, name, scopes, expiry and grants) and
+    /// shortens the old key's life to `grace_ms` from now. `None` when the key is unknown,
+    /// revoked or expired.
+    pub async fn rotate_key(
+        &self,
+        id: &str,
+        grace_ms: i64,
+    ) -> StoreResult<Option<(KeyRecord, String)>> {
+        let now = self.now_ms();
+        let Some(old) = self
+            .key_by_id(id)
+            .await?
+            .filter(|k| k.status(now) == super::KeyStatus::Active)
+        else {
+            return Ok(None);
+        };
+        let minted = keys::generate();
+        let new = KeyRecord {
+            id: ids::new_id(ids::KEY),
+            display_prefix: minted.display_prefix.clone(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+            rotated_from: Some(old.id.clone()),
+            ..old.clone()
+        };
+        let scopes = serde_json::to_string(&new.scopes)
+            .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?;
+        let old_expiry = old
+            .expires_at
+            .map_or(now + grace_ms, |t| t.min(now + grace_ms));
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, display_prefix, key_hash, scopes, created_at, expires_at, rotated_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&new.id)
+        .bind(&new.user_id)
+        .bind(&new.name)
+        .bind(&new.display_prefix)
+        .bind(minted.hash.to_hex())
+        .bind(scopes)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(&new.rotated_from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO key_grants (key_id, prompt_id, created_at) SELECT $1, prompt_id, $2 FROM key_grants WHERE key_id = $3",
+        )
+        .bind(&new.id)
+        .bind(now)
+        .bind(&old.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+            .bind(old_expiry)
+            .bind(&old.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((new, minted.plaintext)))
+    }
+
     /// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.
     pub async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
         let now = self.now_ms();

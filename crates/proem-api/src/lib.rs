@@ -1,6 +1,7 @@
 //! Wire types shared by the Proem server, the CLI and the tests: reason codes, the problem document,
 //! scope names and the DTOs of the agent API. Serde only, no IO.
 
+pub mod attachments;
 pub mod models;
 pub mod patch;
 pub mod problem;

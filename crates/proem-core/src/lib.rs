@@ -2,6 +2,7 @@
 //! store (one SQL dialect over SQLite and PostgreSQL) and the blob store.
 
 pub mod access;
+pub mod attachments;
 pub mod auth;
 pub mod blob;
 pub mod catalog;

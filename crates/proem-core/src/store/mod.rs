@@ -3,6 +3,7 @@
 //! where PostgreSQL offers something the design needs, each behind one small function.
 
 mod activity;
+pub mod attachments;
 mod grants;
 mod idempotency;
 mod keys;

@@ -2,6 +2,7 @@
 //! authenticated by default. Unknown routes and methods answer problem+json too.
 
 mod activity;
+mod attachments;
 mod grants;
 mod health;
 mod models;

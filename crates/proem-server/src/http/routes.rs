@@ -5,7 +5,7 @@ use proem_api::scope::Permission::*;
 
 use super::table::Access::{Key, SessionOnly};
 use super::table::{RouteDef, route_table};
-use super::{activity, grants, models, prompts, versions};
+use super::{activity, attachments, grants, models, prompts, versions};
 
 route_table! {
     GET "/v2/public/models" Key(ModelsRead) => models::list_models,
@@ -20,6 +20,10 @@ route_table! {
     GET "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsRead) => versions::get_version,
     PATCH "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsWrite) => versions::patch_version,
     DELETE "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsWrite) => versions::delete_version,
+    GET "/v2/public/prompts/{id}/attachments" Key(AttachmentsRead) => attachments::list_attachments,
+    POST "/v2/public/prompts/{id}/attachments" Key(AttachmentsWrite) => attachments::upload_attachment,
+    GET "/v2/public/attachments/{id}" Key(AttachmentsRead) => attachments::download_attachment,
+    DELETE "/v2/public/attachments/{id}" Key(AttachmentsWrite) => attachments::delete_attachment,
     GET "/settings/api-keys/activity" Key(ActivityRead) => activity::list_activity,
     GET "/settings/api-keys/activity/stats" Key(ActivityRead) => activity::activity_stats,
     GET "/v2/keys/{key_id}/grants" SessionOnly => grants::manage_grants,

@@ -27,7 +27,7 @@ CREATE TABLE idempotency_keys (
     lease_expires_at BIGINT NOT NULL,
     status BIGINT,
     headers TEXT,
-    body BLOB,
+    body BYTEA,
     created_at BIGINT NOT NULL,
     completed_at BIGINT,
     expires_at BIGINT,

@@ -7,6 +7,7 @@
 )]
 
 mod api {
+    mod attachments;
     mod authentication;
     mod foundation;
     mod support;

@@ -48,6 +48,42 @@ impl TestDb {
         self.pg.is_some()
     }
 
+    /// Every value of every row of `table`, as text (bytes decoded lossily), so a test can search
+    /// what is stored for something that must never be there.
+    pub async fn table_text(&self, table: &str) -> String {
+        use sqlx::Row;
+        let mut conn = AnyConnection::connect(&self.url)
+            .await
+            .expect("connect test db");
+        let sql = format!("SELECT * FROM {table}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .expect("read table");
+        let mut out = String::new();
+        for row in &rows {
+            for i in 0..row.columns().len() {
+                let value = row
+                    .try_get::<Option<String>, _>(i)
+                    .map(Option::unwrap_or_default)
+                    .or_else(|_| {
+                        row.try_get::<Option<i64>, _>(i)
+                            .map(|v| v.map(|v| v.to_string()).unwrap_or_default())
+                    })
+                    .or_else(|_| {
+                        row.try_get::<Option<Vec<u8>>, _>(i)
+                            .map(|v| String::from_utf8_lossy(&v.unwrap_or_default()).into_owned())
+                    })
+                    .expect("a text, integer or bytes column");
+                out.push_str(&value);
+                out.push('\t');
+            }
+            out.push('\n');
+        }
+        let _ = conn.close().await;
+        out
+    }
+
     /// A migrated store on this database.
     pub async fn store(&self, clock: Clock) -> Store {
         let store = Store::connect(&self.url, clock)

@@ -11,4 +11,4 @@ mod db;
 mod server;
 
 pub use db::TestDb;
-pub use server::{TEST_MODEL, TEST_PROVIDER, TestServer, test_model_id, test_providers};
+pub use server::{Instance, TEST_MODEL, TEST_PROVIDER, TestServer, test_model_id, test_providers};

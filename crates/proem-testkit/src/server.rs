@@ -38,52 +38,41 @@ impl TestServer {
 
     /// Starts a server on an existing test database (e.g. a second instance on the same one).
     pub async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let mut config = Config {
-            listen: addr,
-            data_dir: db.dir.path().join("data"),
-            database_url: db.url.clone(),
-            providers: test_providers(),
-            ..Config::default()
-        };
-        adjust(&mut config);
         let clock = Clock::system();
-        let state = AppState::open(config, clock.clone())
-            .await
-            .expect("open state");
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(proem_server::serve(
-            state.clone(),
-            listener,
-            shutdown.clone(),
-        ));
+        let running = launch(&db, clock.clone(), adjust).await;
         let server = Self {
-            addr,
-            url: format!("http://{addr}"),
-            state,
+            addr: running.addr,
+            url: running.url,
+            state: running.state,
             clock,
-            http: reqwest::Client::new(),
-            shutdown,
-            handle: Some(handle),
+            http: running.http,
+            shutdown: running.shutdown,
+            handle: Some(running.handle),
             db,
         };
         server.wait_ready().await;
         server
     }
 
+    /// Another instance of the deployment: a second `AppState` and server on this server's
+    /// database and data dir, sharing its clock, on a new port. The database stays owned by
+    /// `self`, so dropping the instance never drops it.
+    pub async fn second_instance(&self, adjust: impl FnOnce(&mut Config)) -> Instance {
+        let running = launch(&self.db, self.clock.clone(), adjust).await;
+        let instance = Instance {
+            addr: running.addr,
+            url: running.url,
+            state: running.state,
+            http: running.http,
+            shutdown: running.shutdown,
+            handle: Some(running.handle),
+        };
+        wait_ready(&instance.http, &instance.url).await;
+        instance
+    }
+
     async fn wait_ready(&self) {
-        for _ in 0..200 {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.url)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-        panic!("server at {} never became ready", self.url);
+        wait_ready(&self.http, &self.url).await;
     }
 
     /// `url` + `path`.
@@ -151,6 +140,39 @@ impl TestServer {
         body["promptId"].as_str().expect("promptId").to_owned()
     }
 
+    /// Runs one SQL statement on the test database (for setting up states the API cannot reach
+    /// quickly, such as a nearly full storage quota).
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Executor;
+        let pool = sqlx::AnyPool::connect(&self.db.url)
+            .await
+            .expect("connect test db");
+        pool.execute(sqlx::AssertSqlSafe(statement.to_owned()))
+            .await
+            .expect("test sql");
+        pool.close().await;
+    }
+
+    /// Files under the blob store's folder.
+    pub fn blob_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.state.config().data_dir.join("blobs"), &mut out);
+        out
+    }
+
     /// Stops the server, letting in-flight requests finish; returns what `serve` returned.
     pub async fn stop(mut self) -> std::io::Result<()> {
         self.shutdown.cancel();
@@ -165,6 +187,91 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A second server on a [`TestServer`]'s database; see [`TestServer::second_instance`].
+pub struct Instance {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Instance {
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Stops this instance, letting in-flight requests finish; returns what `serve` returned.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown.cancel();
+        match self.handle.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A server task serving an `AppState` opened on `db`.
+struct Running {
+    addr: SocketAddr,
+    url: String,
+    state: AppState,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+async fn launch(db: &TestDb, clock: Clock, adjust: impl FnOnce(&mut Config)) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let mut config = Config {
+        listen: addr,
+        data_dir: db.dir.path().join("data"),
+        database_url: db.url.clone(),
+        providers: test_providers(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let state = AppState::open(config, clock).await.expect("open state");
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(proem_server::serve(
+        state.clone(),
+        listener,
+        shutdown.clone(),
+    ));
+    Running {
+        addr,
+        url: format!("http://{addr}"),
+        state,
+        http: reqwest::Client::new(),
+        shutdown,
+        handle,
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("server at {url} never became ready");
 }
 
 /// Name of the provider every test server is configured with.

@@ -7,6 +7,7 @@ pub mod patch;
 pub mod problem;
 pub mod prompts;
 pub mod reason;
+pub mod records;
 pub mod scope;
 
 pub use problem::{InvalidParam, Problem};

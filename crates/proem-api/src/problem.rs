@@ -2,6 +2,7 @@
 //! extension members (spec "Errors").
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ReasonCode;
 
@@ -9,7 +10,7 @@ use crate::ReasonCode;
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// One field at fault in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InvalidParam {
     /// The field path, e.g. `modelSettings.model_id`.
     pub name: String,
@@ -27,7 +28,7 @@ impl InvalidParam {
 }
 
 /// A problem document as sent on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// `<base>/problems/<reason_code>`; a working URL that serves a human page.
     #[serde(rename = "type")]

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// A list page: `nextCursor` is absent (not null) on the last page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -14,7 +15,7 @@ pub struct Page<T> {
 }
 
 /// A prompt in lists (the slim DTO).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptSummary {
     pub id: String,
@@ -33,7 +34,7 @@ pub struct PromptSummary {
 }
 
 /// `GET /prompts/{id}`: the prompt with its current version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptDetail {
     #[serde(flatten)]
@@ -44,7 +45,7 @@ pub struct PromptDetail {
 }
 
 /// A version in full.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionResponse {
     pub id: String,
@@ -67,7 +68,7 @@ pub struct VersionResponse {
 }
 
 /// A version in the history list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionSummary {
     pub id: String,
@@ -81,7 +82,7 @@ pub struct VersionSummary {
 }
 
 /// `GET /prompts/{id}/versions`: highest versionNumber first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionList {
     pub items: Vec<VersionSummary>,
@@ -91,7 +92,7 @@ pub struct VersionList {
 }
 
 /// `POST /prompts`. Capability descriptions live on versions (v1.3): no `description` here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePromptRequest {
     pub name: String,
@@ -103,7 +104,7 @@ pub struct CreatePromptRequest {
     pub version_description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptCreated {
     pub prompt_id: String,
@@ -112,7 +113,7 @@ pub struct PromptCreated {
 }
 
 /// `POST /prompts/{id}/versions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateVersionRequest {
     pub prompt_text: String,
@@ -128,13 +129,13 @@ pub struct CreateVersionRequest {
 }
 
 /// `PUT /prompts/{id}/current-version`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SwitchVersionRequest {
     pub version_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentVersion {
     pub prompt_id: String,
@@ -142,14 +143,14 @@ pub struct CurrentVersion {
     pub current_version_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptDeleted {
     pub prompt_id: String,
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionDeleted {
     pub prompt_id: String,

@@ -8,6 +8,7 @@ use sqlx::AnyConnection;
 
 use crate::auth::Principal;
 use crate::engine::Engine;
+use crate::store::grants;
 use crate::store::prompts::{self, PromptRow};
 use crate::{Error, Rejection};
 
@@ -28,28 +29,30 @@ impl Engine {
         prompt: Option<PromptRow>,
         id: &str,
     ) -> Result<PromptRow, Error> {
-        let prompt = prompt
-            .filter(|p| p.user_id == caller.user_id() && p.deleted_at.is_none())
-            .ok_or_else(|| prompt_not_found(id))?;
+        let prompt = own_live(caller, prompt, id)?;
         self.check_grant(caller, id).await?;
         Ok(prompt)
     }
 
     /// `grant_required` when the caller's key is restricted to other prompts.
     pub async fn check_grant(&self, caller: &Principal, prompt_id: &str) -> Result<(), Error> {
-        if self
+        let reaches = self
             .store
             .key_reaches_prompt(caller.key_id(), prompt_id)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Rejection::new(
-                ReasonCode::GrantRequired,
-                format!("This key is restricted to other prompts and cannot reach {prompt_id}."),
-            )
-            .into())
-        }
+            .await?;
+        grant_required_unless(reaches, prompt_id)
+    }
+
+    /// [`Engine::check_grant`] on `conn`, the connection of the caller's open transaction. Waiting
+    /// for a second pool connection while holding one lets concurrent writers exhaust the pool.
+    pub async fn check_grant_in(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Principal,
+        prompt_id: &str,
+    ) -> Result<(), Error> {
+        let reaches = grants::key_reaches_prompt(conn, caller.key_id(), prompt_id).await?;
+        grant_required_unless(reaches, prompt_id)
     }
 
     /// The caller's live prompt `id`.
@@ -65,7 +68,28 @@ impl Engine {
         caller: &Principal,
         id: &str,
     ) -> Result<PromptRow, Error> {
-        let row = prompts::lock_prompt(conn, id).await?;
-        self.check_prompt(caller, row, id).await
+        let row = prompts::lock_prompt(&mut *conn, id).await?;
+        let prompt = own_live(caller, row, id)?;
+        self.check_grant_in(conn, caller, id).await?;
+        Ok(prompt)
+    }
+}
+
+/// `prompt` if it is the caller's and not deleted, else `prompt_not_found`.
+fn own_live(caller: &Principal, prompt: Option<PromptRow>, id: &str) -> Result<PromptRow, Error> {
+    prompt
+        .filter(|p| p.user_id == caller.user_id() && p.deleted_at.is_none())
+        .ok_or_else(|| prompt_not_found(id))
+}
+
+fn grant_required_unless(reaches: bool, prompt_id: &str) -> Result<(), Error> {
+    if reaches {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            ReasonCode::GrantRequired,
+            format!("This key is restricted to other prompts and cannot reach {prompt_id}."),
+        )
+        .into())
     }
 }

@@ -32,6 +32,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub rate_limits: RateLimitConfig,
     pub secrets: SecretsConfig,
+    pub upstream: UpstreamConfig,
     /// LLM providers and their models, `[providers.<name>]`.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -86,6 +87,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             rate_limits: RateLimitConfig::default(),
             secrets: SecretsConfig::default(),
+            upstream: UpstreamConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -111,6 +113,37 @@ impl Default for RateLimitConfig {
             execute_per_user: 90,
             write_per_key: None,
             write_per_user: None,
+        }
+    }
+}
+
+/// Timeouts of calls to LLM providers. Nothing is retried after the first byte.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub connect_timeout_secs: u64,
+    /// Until the first byte of the response body.
+    pub first_byte_timeout_secs: u64,
+    /// Longest silence between two frames of a stream.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 10,
+            first_byte_timeout_secs: 60,
+            idle_timeout_secs: 120,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub fn timeouts(&self) -> proem_llm::Timeouts {
+        proem_llm::Timeouts {
+            connect: std::time::Duration::from_secs(self.connect_timeout_secs),
+            first_byte: std::time::Duration::from_secs(self.first_byte_timeout_secs),
+            idle: std::time::Duration::from_secs(self.idle_timeout_secs),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Engine {
     pub blobs: Blobs,
     pub cursors: CursorSigner,
     pub tasks: TaskTracker,
+    /// The pooled upstream client every run shares.
+    pub llm: proem_llm::LlmClient,
     /// Regenerates Auto-mode descriptions; none configured means they are left as they are.
     pub describer: Option<Arc<dyn Describer>>,
 }

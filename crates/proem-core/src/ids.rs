@@ -8,6 +8,9 @@ pub const KEY: &str = "key";
 pub const PROMPT: &str = "prm";
 pub const VERSION: &str = "ver";
 pub const ATTACHMENT: &str = "att";
+pub const RUN: &str = "run";
+pub const RECORD: &str = "rec";
+pub const USAGE: &str = "use";
 pub const REQUEST: &str = "req";
 
 /// A fresh id such as `usr_0193c9f0a1b27c3d8e4f5a6b7c8d9e0f`.

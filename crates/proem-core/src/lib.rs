@@ -15,6 +15,8 @@ pub mod ids;
 pub mod keys;
 pub mod prompts;
 pub mod ratelimit;
+pub mod records;
+pub mod runs;
 pub mod secret;
 pub mod store;
 pub mod txn;

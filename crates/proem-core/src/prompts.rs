@@ -22,12 +22,16 @@ pub const NAME_CAP_CHARS: usize = 256;
 pub const PROMPT_TEXT_CAP_BYTES: usize = 256 * 1024;
 
 /// Merge patch of `PATCH /prompts/{id}`: only `name` and `abbreviation` (spec v1.3).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PromptPatch {
+    /// At most 256 characters; cannot be cleared.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
+    /// `null` clears it.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub abbreviation: Patch<String>,
 }
 
@@ -303,10 +307,12 @@ impl Engine {
             .await?
             .filter(|p| p.user_id == caller.user_id())
             .ok_or_else(|| crate::access::prompt_not_found(id))?;
-        self.check_grant(caller, id).await?;
+        self.check_grant_in(&mut tx, caller, id).await?;
         if row.deleted_at.is_none() {
             let mut prompt = row;
             let now = self.store.now_ms();
+            // REST deletes force-terminate the prompt's live runs (spec "DELETE /prompts/{id}").
+            crate::store::runs::abandon_for_prompt(&mut tx, id, now).await?;
             prompt.deleted_at = Some(now);
             prompt.updated_at = now.max(prompt.updated_at + 1);
             rows::update_prompt(&mut *tx, &prompt).await?;

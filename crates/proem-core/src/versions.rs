@@ -25,18 +25,26 @@ pub const AUTO: i64 = 0;
 pub const MANUAL: i64 = 1;
 
 /// Merge patch of `PATCH /prompts/{id}/versions/{vid}`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub prompt_text: Patch<String>,
+    /// `{ "model_id": …, "parameters": { … } }`, as `GET /models` recommends.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub model_settings: Patch<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub version_description: Patch<String>,
+    /// Writing it switches the version to Manual; `""` clears it and returns to Auto.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: Patch<String>,
+    /// 0 = Auto, 1 = Manual; wins over the mode implied by `description`.
     #[serde(default)]
+    #[schema(value_type = Option<u8>)]
     pub description_mode: Patch<u8>,
 }
 

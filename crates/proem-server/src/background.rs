@@ -1,10 +1,11 @@
 //! Background work, all on one tracked task set so shutdown waits for it: the batched activity
-//! writer and the janitor that sweeps expired rate windows and idempotency rows.
+//! writer and the janitor that sweeps expired rate windows and idempotency rows and expires idle
+//! run sessions (the 1 h TTL reaper).
 
 use std::time::Duration;
 
-use proem_core::Store;
 use proem_core::store::ActivityEntry;
+use proem_core::{Engine, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,10 +32,10 @@ impl ActivitySink {
 }
 
 /// Starts the background tasks on `tasks`; they stop when `stop` is cancelled, after a last flush.
-pub fn start(store: Store, tasks: &TaskTracker, stop: CancellationToken) -> ActivitySink {
+pub fn start(engine: Engine, tasks: &TaskTracker, stop: CancellationToken) -> ActivitySink {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tasks.spawn(write_activity(store.clone(), rx, stop.clone()));
-    tasks.spawn(janitor(store, stop));
+    tasks.spawn(write_activity(engine.store.clone(), rx, stop.clone()));
+    tasks.spawn(janitor(engine, stop));
     ActivitySink { tx }
 }
 
@@ -81,9 +82,10 @@ async fn flush(store: &Store, batch: &mut Vec<ActivityEntry>) {
     batch.clear();
 }
 
-/// Deletes expired rows. Every instance runs it; the deletes are idempotent, so no leader is
-/// needed.
-async fn janitor(store: Store, stop: CancellationToken) {
+/// Deletes expired rows and expires idle run sessions. Every instance runs it; each step is an
+/// idempotent conditional update, so no leader is needed.
+async fn janitor(engine: Engine, stop: CancellationToken) {
+    let store = &engine.store;
     loop {
         tokio::select! {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
@@ -94,6 +96,9 @@ async fn janitor(store: Store, stop: CancellationToken) {
         }
         if let Err(e) = store.sweep_idempotency().await {
             tracing::warn!(error = %e, "idempotency sweep failed");
+        }
+        if let Err(e) = engine.expire_sessions().await {
+            tracing::warn!(error = %e, "run-session expiry failed");
         }
     }
 }

@@ -129,11 +129,11 @@ fn field_and_reason(path: &str, message: &str) -> (String, &'static str) {
         return (name, "required");
     }
     if message.starts_with("unknown field") {
-        let field = quoted(message).unwrap_or_default();
+        // Unlike a missing field, the path already ends at the unknown key.
         let name = if path == "." || path.is_empty() {
-            field
+            quoted(message).unwrap_or_default()
         } else {
-            format!("{path}.{field}")
+            path.to_owned()
         };
         return (name, "unknown_field");
     }

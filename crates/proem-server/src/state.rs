@@ -54,7 +54,6 @@ impl AppState {
         };
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
-        let activity = background::start(store.clone(), &tasks, stop.clone());
         let catalog = Catalog::new(&config.providers, &|var| std::env::var(var).ok());
         let engine = Engine {
             store,
@@ -62,8 +61,10 @@ impl AppState {
             blobs,
             cursors: CursorSigner::new(cursor_key.into_bytes()),
             tasks: tasks.clone(),
+            llm: proem_llm::LlmClient::new(config.upstream.timeouts()),
             describer: None,
         };
+        let activity = background::start(engine.clone(), &tasks, stop.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 public_url: Arc::from(config.effective_public_url()),

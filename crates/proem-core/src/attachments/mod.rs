@@ -286,6 +286,20 @@ impl Engine {
         id: &str,
     ) -> Result<(Txn, AttachmentResponse), Error> {
         let row = self.reach_attachment(caller, id, true).await?;
+        let pinned = crate::store::runs::live_mentioning(
+            self.store.reader(),
+            &row.prompt_id,
+            &row.id,
+            self.store.now_ms(),
+        )
+        .await?;
+        if row.deleted_at.is_none() && !pinned.is_empty() {
+            return Err(Rejection::new(
+                ReasonCode::AttachmentReferencedByActiveRun,
+                format!("Live runs use this attachment: {}. Finalize or cancel them, or wait for their 1 h TTL.", pinned.join(", ")),
+            )
+            .into());
+        }
         let mut tx = Txn::new(self.store.begin().await?);
         rows::delete(&mut tx, &row, self.store.now_ms()).await?;
         Ok((tx, response(&row)))

@@ -15,19 +15,8 @@ use crate::secret::SecretRef;
 
 use proem_api::models::{Capabilities, Costs, ModelEntry, ModelsResponse, RecommendedDefaults};
 pub use proem_api::models::{ParamKind, ParamSpec};
+pub use proem_llm::ProviderKind;
 pub use settings::{ModelSettings, validate_model_settings};
-
-/// Wire protocol of a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// OpenAI Responses API.
-    Openai,
-    /// Any OpenAI-compatible Chat Completions server (Ollama, vLLM, llama.cpp, OpenRouter…).
-    OpenaiChat,
-    /// Anthropic Messages API.
-    Anthropic,
-}
 
 /// `[providers.<name>]` in the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
 //! Per-prompt grants on keys (spec "Per-prompt grants"): none means unrestricted.
 
+use sqlx::{Any, Executor};
+
 use super::{Store, StoreResult};
 
 impl Store {
@@ -15,14 +17,7 @@ impl Store {
 
     /// Whether `key_id` may reach `prompt_id`: unrestricted keys reach every prompt of their user.
     pub async fn key_reaches_prompt(&self, key_id: &str, prompt_id: &str) -> StoreResult<bool> {
-        let (total, matching): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN prompt_id = $2 THEN 1 ELSE 0 END), 0) FROM key_grants WHERE key_id = $1",
-        )
-        .bind(key_id)
-        .bind(prompt_id)
-        .fetch_one(self.reader())
-        .await?;
-        Ok(total == 0 || matching > 0)
+        key_reaches_prompt(self.reader(), key_id, prompt_id).await
     }
 
     /// Adds a grant; adding it twice is a no-op.
@@ -48,4 +43,20 @@ impl Store {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// [`Store::key_reaches_prompt`] on a given executor, e.g. the connection of an open transaction.
+pub async fn key_reaches_prompt<'e>(
+    e: impl Executor<'e, Database = Any>,
+    key_id: &str,
+    prompt_id: &str,
+) -> StoreResult<bool> {
+    let (total, matching): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN prompt_id = $2 THEN 1 ELSE 0 END), 0) FROM key_grants WHERE key_id = $1",
+    )
+    .bind(key_id)
+    .bind(prompt_id)
+    .fetch_one(e)
+    .await?;
+    Ok(total == 0 || matching > 0)
 }

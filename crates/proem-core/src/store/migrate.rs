@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "prompts",
         sql: include_str!("migrations/0003_prompts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "runs",
+        sql: include_str!("migrations/0004_runs.sql"),
+    },
 ];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.

@@ -4,12 +4,14 @@
 
 mod activity;
 pub mod attachments;
-mod grants;
+pub mod grants;
 mod idempotency;
 mod keys;
 mod migrate;
 pub mod prompts;
 mod ratelimit;
+pub mod records;
+pub mod runs;
 mod secrets;
 mod users;
 

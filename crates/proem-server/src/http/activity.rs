@@ -4,31 +4,43 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use proem_api::ReasonCode;
+use proem_api::problem::Problem;
 use proem_core::clock::to_utc_string;
 use proem_core::store::ActivityFilter;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{PROBLEM, PageParams, problems};
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, PageQuery};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
+    /// Only this key's requests, `key_…`.
     key_id: Option<String>,
+    /// Only this HTTP method (any case).
     method: Option<String>,
+    /// Only this HTTP status.
+    #[param(value_type = Option<u16>)]
     status: Option<String>,
+    /// Only requests that touched this prompt.
     prompt_id: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
 }
 
-#[derive(Debug, Serialize)]
+/// One request made with one of the caller's keys.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityItem {
     id: String,
     key_id: String,
     method: String,
+    /// The matched route template, e.g. `/api/v2/public/prompts/{id}`.
     route: String,
     status: u16,
     latency_ms: f64,
@@ -37,7 +49,7 @@ pub struct ActivityItem {
     at_utc: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -46,6 +58,19 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// List key activity
+///
+/// The requests made with the caller's API keys, newest first, filterable.
+#[utoipa::path(
+    get,
+    path = "/api/settings/api-keys/activity",
+    tag = "activity",
+    params(ActivityQuery, PageParams),
+    responses(
+        (status = 200, description = "A page of requests.", body = Page<ActivityItem>),
+        (status = 400, description = problems(&[ReasonCode::ParamOutOfRange, ReasonCode::InvalidParams, ReasonCode::InvalidCursor, ReasonCode::CursorFilterMismatch]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn list_activity(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -112,7 +137,8 @@ pub async fn list_activity(
     Ok(Json(Page { items, next_cursor }))
 }
 
-#[derive(Debug, Serialize)]
+/// Counts over the caller's keys; "today" is the current UTC day.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityStatsResponse {
     total_requests: i64,
@@ -121,6 +147,13 @@ pub struct ActivityStatsResponse {
     average_response_ms: f64,
 }
 
+/// Key activity counts
+#[utoipa::path(
+    get,
+    path = "/api/settings/api-keys/activity/stats",
+    tag = "activity",
+    responses((status = 200, description = "The counts.", body = ActivityStatsResponse)),
+)]
 pub async fn activity_stats(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use proem_api::ReasonCode;
-use proem_api::attachments::UploadAttachmentRequest;
+use proem_api::attachments::{AttachmentList, AttachmentResponse, UploadAttachmentRequest};
+use proem_api::problem::Problem;
 use proem_core::attachments::{MAX_UPLOAD_BYTES, Upload, too_large};
 
+use super::openapi::{AttachmentForm, IdempotencyKey, PROBLEM, problems};
 use super::respond::touching;
 use crate::error::{AppError, AppResult};
 use crate::extract::{Caller, parse_json};
@@ -18,6 +20,28 @@ use crate::middleware::guard::Touched;
 use crate::middleware::idempotency::Idempotency;
 use crate::state::AppState;
 
+/// Upload an attachment
+///
+/// As `multipart/form-data` (a `file` part, optional `filename` and `type` fields) or as JSON
+/// with standard base64. Re-uploading the same name and bytes returns the existing attachment.
+#[utoipa::path(
+    post,
+    path = "/api/v2/public/prompts/{id}/attachments",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The prompt id."), IdempotencyKey),
+    request_body(content(
+        (AttachmentForm = "multipart/form-data"),
+        (UploadAttachmentRequest = "application/json"),
+    )),
+    responses(
+        (status = 201, description = "Uploaded.", body = AttachmentResponse),
+        (status = 200, description = "The same name and bytes were already attached.", body = AttachmentResponse),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidFilename, ReasonCode::InvalidImageFormat, ReasonCode::ImageDimensionsTooSmall]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 413, description = problems(&[ReasonCode::FieldTooLarge, ReasonCode::StorageQuotaExceeded]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn upload_attachment(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -41,6 +65,18 @@ pub async fn upload_attachment(
         .await
 }
 
+/// List a prompt's attachments
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/prompts/{id}/attachments",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The prompt id.")),
+    responses(
+        (status = 200, description = "The prompt's attachments, oldest first.", body = AttachmentList),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn list_attachments(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -50,6 +86,22 @@ pub async fn list_attachments(
     Ok(touching(&id, None, StatusCode::OK, list))
 }
 
+/// Download an attachment
+///
+/// The bytes with their stored `Content-Type`, as a download (`Content-Disposition:
+/// attachment`), never rendered in place.
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The attachment id.")),
+    responses(
+        (status = 200, description = "The attachment's bytes.", content_type = "application/octet-stream",
+            headers(("Content-Disposition" = String, description = "`attachment; filename*=UTF-8''…`"))),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::AttachmentNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn download_attachment(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -83,6 +135,20 @@ pub async fn download_attachment(
     Ok(response)
 }
 
+/// Delete an attachment
+///
+/// Soft-deletes it and refunds its storage; deleting it again answers the same.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/public/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The attachment id."), IdempotencyKey),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::AttachmentNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn delete_attachment(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -1,4 +1,4 @@
-//! The router: open routes (health, metrics, problem pages) and everything under `/api`, which is
+//! The router: open routes (health, metrics, problem pages, the API reference) and everything under `/api`, which is
 //! authenticated by default. Unknown routes and methods answer problem+json too.
 
 mod activity;
@@ -6,10 +6,15 @@ mod attachments;
 mod grants;
 mod health;
 mod models;
+mod openapi;
 mod problems;
 mod prompts;
+mod records;
 mod respond;
 pub mod routes;
+mod runs;
+mod settings;
+pub(crate) mod sse;
 pub mod table;
 mod versions;
 
@@ -30,6 +35,8 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/problems/{reason_code}", get(problems::problem_page));

@@ -6,6 +6,20 @@ use proem_api::ReasonCode;
 
 use crate::error::{AppError, AppResult};
 
+/// A reason code's page
+///
+/// The human page every problem document's `type` URL points at.
+#[utoipa::path(
+    get,
+    path = "/problems/{reason_code}",
+    tag = "service",
+    params(("reason_code" = String, Path, description = "A reason code, e.g. `key_unauthorized`.")),
+    responses(
+        (status = 200, description = "The page.", body = String, content_type = "text/html"),
+        (status = 404, description = super::openapi::problems(&[ReasonCode::RouteNotFound]),
+            body = proem_api::Problem, content_type = super::openapi::PROBLEM),
+    ),
+)]
 pub async fn problem_page(Path(code): Path<String>) -> AppResult<Html<String>> {
     let reason = ReasonCode::from_code(&code).ok_or_else(|| {
         AppError::new(

@@ -5,7 +5,7 @@ use proem_api::scope::Permission::*;
 
 use super::table::Access::{Key, SessionOnly};
 use super::table::{RouteDef, route_table};
-use super::{activity, attachments, grants, models, prompts, versions};
+use super::{activity, attachments, grants, models, prompts, records, runs, settings, versions};
 
 route_table! {
     GET "/v2/public/models" Key(ModelsRead) => models::list_models,
@@ -24,6 +24,21 @@ route_table! {
     POST "/v2/public/prompts/{id}/attachments" Key(AttachmentsWrite) => attachments::upload_attachment,
     GET "/v2/public/attachments/{id}" Key(AttachmentsRead) => attachments::download_attachment,
     DELETE "/v2/public/attachments/{id}" Key(AttachmentsWrite) => attachments::delete_attachment,
+    POST "/v2/public/prompts/{id}/run" Key(RunsExecute) => runs::run_prompt,
+    POST "/v2/public/runs/{id}/revise" Key(RunsExecute) => runs::revise_run,
+    POST "/v2/public/runs/{id}/finalize" @PerGeneration Key(RunsExecute) => runs::finalize_run,
+    GET "/v2/public/runs/{id}" Key(RunsRead) => runs::get_run,
+    DELETE "/v2/public/runs/{id}" Key(RunsExecute) => runs::cancel_run,
+    GET "/v2/public/runs/{id}/images/{n}" Key(RunsExecute) => runs::get_run_image,
+    GET "/v2/public/records" Key(RecordsRead) => records::list_records,
+    POST "/v2/public/records" Key(RecordsWrite) => records::create_record,
+    GET "/v2/public/records/{id}" Key(RecordsRead) => records::get_record,
+    PATCH "/v2/public/records/{id}" Key(RecordsWrite) => records::patch_record,
+    DELETE "/v2/public/records/{id}" Key(RecordsWrite) => records::delete_record,
+    POST "/v2/public/records/{id}/revise" Key(RunsExecute) => runs::revise_record,
+    GET "/v2/public/records/{id}/image" Key(RecordsRead) => records::get_record_image,
+    GET "/v2/public/settings" Key(SettingsRead) => settings::get_settings,
+    PATCH "/v2/public/settings" Key(SettingsWrite) => settings::patch_settings,
     GET "/settings/api-keys/activity" Key(ActivityRead) => activity::list_activity,
     GET "/settings/api-keys/activity/stats" Key(ActivityRead) => activity::activity_stats,
     GET "/v2/keys/{key_id}/grants" SessionOnly => grants::manage_grants,

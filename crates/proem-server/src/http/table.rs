@@ -20,11 +20,22 @@ pub enum Access {
     SessionOnly,
 }
 
+/// How a route's Idempotency-Key is scoped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdemScope {
+    /// Per user and key.
+    Standard,
+    /// Per user, key and run generation (`@gen{N}`): a reopened run is a fresh boundary (spec
+    /// changelog v1.1, finalize).
+    PerGeneration,
+}
+
 /// One API route. `path` is relative to `/api`.
 pub struct RouteDef {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    pub idempotency: IdemScope,
     pub handler: fn() -> MethodRouter<AppState>,
 }
 
@@ -34,19 +45,22 @@ impl std::fmt::Debug for RouteDef {
     }
 }
 
-/// Declares the route table: `METHOD "path" access => handler`.
+/// Declares the route table: `METHOD "path" (@IdemScope)? access => handler`.
 macro_rules! route_table {
-    ($( $method:ident $path:literal $access:expr => $handler:path ),* $(,)?) => {
+    ($( $method:ident $path:literal $( @$scope:ident )? $access:expr => $handler:path ),* $(,)?) => {
         /// Every API route.
         pub static ROUTES: &[RouteDef] = &[
             $( RouteDef {
                 method: axum::http::Method::$method,
                 path: $path,
                 access: $access,
+                idempotency: $crate::http::table::route_table!(@scope $($scope)?),
                 handler: || axum::routing::on(axum::routing::MethodFilter::$method, $handler),
             }, )*
         ];
     };
+    (@scope) => { $crate::http::table::IdemScope::Standard };
+    (@scope $scope:ident) => { $crate::http::table::IdemScope::$scope };
 }
 pub(crate) use route_table;
 

@@ -4,15 +4,33 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use proem_api::prompts::CreateVersionRequest;
+use proem_api::ReasonCode;
+use proem_api::problem::Problem;
+use proem_api::prompts::{CreateVersionRequest, VersionDeleted, VersionList, VersionResponse};
 use proem_core::versions::VersionPatch;
 
+use super::openapi::{IdempotencyKey, IfMatch as IfMatchHeader, PROBLEM, PageParams, problems};
 use super::respond::{created, touching};
 use crate::error::AppResult;
 use crate::extract::{ApiJson, Caller, IfMatch, PageQuery};
 use crate::middleware::idempotency::Idempotency;
 use crate::state::AppState;
 
+/// List versions
+///
+/// A prompt's version history, highest `versionNumber` first.
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/prompts/{id}/versions",
+    tag = "versions",
+    params(("id" = String, Path, description = "The prompt id."), PageParams),
+    responses(
+        (status = 200, description = "A page of versions and the current version id.", body = VersionList),
+        (status = 400, description = problems(&[ReasonCode::ParamOutOfRange, ReasonCode::InvalidParams, ReasonCode::InvalidCursor, ReasonCode::CursorFilterMismatch]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn list_versions(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -27,6 +45,18 @@ pub async fn list_versions(
     Ok(touching(&id, None, StatusCode::OK, list))
 }
 
+/// Get a version
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/prompts/{id}/versions/{vid}",
+    tag = "versions",
+    params(("id" = String, Path, description = "The prompt id."), ("vid" = String, Path, description = "The version id.")),
+    responses(
+        (status = 200, description = "The version; its `etag` is the `If-Match` token for a patch.", body = VersionResponse),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound, ReasonCode::VersionNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn get_version(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -36,6 +66,26 @@ pub async fn get_version(
     Ok(touching(&id, Some(&vid), StatusCode::OK, version))
 }
 
+/// Create a version
+///
+/// Appends a version with the next `versionNumber`; `setAsCurrent` switches to it in the same
+/// transaction.
+#[utoipa::path(
+    post,
+    path = "/api/v2/public/prompts/{id}/versions",
+    tag = "versions",
+    params(("id" = String, Path, description = "The prompt id."), IdempotencyKey),
+    request_body(content = CreateVersionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `Location` names the new version.", body = VersionResponse,
+            headers(("Location" = String, description = "`/api/v2/public/prompts/{id}/versions/{vid}`"))),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidModelSettings]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 409, description = problems(&[ReasonCode::VersionCreateContention]), body = Problem, content_type = PROBLEM),
+        (status = 413, description = problems(&[ReasonCode::FieldTooLarge]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn create_version(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -50,6 +100,29 @@ pub async fn create_version(
         .await
 }
 
+/// Patch a version
+///
+/// RFC 7396 merge patch of a version in place. Writing `description` switches it to Manual; `""`
+/// clears it and returns to Auto. Send the version's `etag` in `If-Match` to refuse the patch
+/// when someone changed the version since you read it.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/public/prompts/{id}/versions/{vid}",
+    tag = "versions",
+    params(("id" = String, Path, description = "The prompt id."), ("vid" = String, Path, description = "The version id."), IfMatchHeader, IdempotencyKey),
+    request_body(content(
+        (VersionPatch = "application/merge-patch+json"),
+        (VersionPatch = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The version after the patch, with its new `etag`.", body = VersionResponse),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidModelSettings]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound, ReasonCode::VersionNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 412, description = problems(&[ReasonCode::PreconditionFailed]), body = Problem, content_type = PROBLEM),
+        (status = 413, description = problems(&[ReasonCode::FieldTooLarge]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn patch_version(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -70,6 +143,22 @@ pub async fn patch_version(
     .await
 }
 
+/// Delete a version
+///
+/// Soft-deletes a version. Deleting the current version switches the prompt to its
+/// lowest-numbered remaining version and returns it as `newCurrentVersionId`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/public/prompts/{id}/versions/{vid}",
+    tag = "versions",
+    params(("id" = String, Path, description = "The prompt id."), ("vid" = String, Path, description = "The version id."), IdempotencyKey),
+    responses(
+        (status = 200, description = "The deleted version, and the new current version if it changed.", body = VersionDeleted),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound, ReasonCode::VersionNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 409, description = problems(&[ReasonCode::CannotDeleteOnlyVersion]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn delete_version(
     State(state): State<AppState>,
     Caller(caller): Caller,

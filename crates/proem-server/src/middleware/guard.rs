@@ -187,7 +187,9 @@ async fn admitted(
     let fields = json_body.then(|| field_metadata(&bytes));
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
     let response = match key {
-        Some(key) => idempotency::run(state, principal, key, req, bytes, next).await,
+        Some(key) => {
+            idempotency::run(state, principal, route.idempotency, key, req, bytes, next).await
+        }
         None => next.run(req).await,
     };
     (response, fields)

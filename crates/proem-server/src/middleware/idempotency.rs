@@ -5,7 +5,7 @@
 //! transaction ([`Idempotency::commit`]) so the mutation and the stored response land together.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -17,9 +17,12 @@ use sha2::{Digest, Sha256};
 
 use crate::context;
 use crate::error::{AppError, AppResult};
+use crate::http::table::IdemScope;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Content type of a stored streamed-run outcome; its replay is a fresh `run_replayed` stream.
+const STREAM_MARKER: &str = "text/event-stream";
 pub const REPLAYED: &str = "idempotent-replayed";
 /// Headers a replay repeats; per-request ones (request id, rate limits) are fresh on every answer.
 const REPLAYED_HEADERS: &[&str] = &["content-type", "location", "etag"];
@@ -47,6 +50,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 }
 
 impl Idempotency {
+    /// For a streamed run: stores a marker naming the run as the claim's outcome on `tx` and
+    /// commits. A retry then ends with `run_replayed` instead of starting the run again.
+    pub async fn commit_stream(
+        self,
+        state: &AppState,
+        mut tx: proem_core::txn::Txn,
+        run_id: &str,
+        mut response: Response,
+    ) -> AppResult<Response> {
+        if let Some(claim) = self.0 {
+            let stored = StoredResponse {
+                status: 200,
+                headers: vec![("content-type".to_owned(), STREAM_MARKER.to_owned())],
+                body: serde_json::json!({ "runId": run_id })
+                    .to_string()
+                    .into_bytes(),
+            };
+            state
+                .store()
+                .idempotency_complete(&mut tx, &claim.user_id, &claim.key, &stored)
+                .await?;
+            response.extensions_mut().insert(Completed);
+        }
+        tx.commit().await?;
+        Ok(response)
+    }
+
     /// Stores `response` as the claim's outcome on `tx`, commits, and returns the response.
     pub async fn commit(
         self,
@@ -125,21 +155,41 @@ pub fn key_of(headers: &HeaderMap) -> AppResult<Option<String>> {
 }
 
 /// Runs a mutating request under its Idempotency-Key. `body` is the already-buffered body.
+/// The run id in a `/runs/{id}/…` path.
+fn run_id_of(path: &str) -> Option<&str> {
+    let mut segments = path.split('/');
+    segments.by_ref().find(|s| *s == "runs")?;
+    segments.next()
+}
+
 pub async fn run(
     state: &AppState,
     principal: &Principal,
-    key: String,
+    scope: IdemScope,
+    mut key: String,
     req: Request,
     body: Bytes,
     next: Next,
 ) -> Response {
-    let route = format!(
+    // The URI as the client sent it: inside the nested `/api` router `req.uri()` lacks `/api`.
+    let uri = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(req.uri(), |o| &o.0);
+    let mut route = format!(
         "{} {}",
         req.method(),
-        req.uri()
-            .path_and_query()
-            .map_or(req.uri().path(), |p| p.as_str())
+        uri.path_and_query().map_or(uri.path(), |p| p.as_str())
     );
+    let run_id = run_id_of(uri.path()).map(str::to_owned);
+    if scope == IdemScope::PerGeneration
+        && let Some(run_id) = &run_id
+        && let Ok(Some(generation)) = state.engine().run_generation(principal, run_id).await
+    {
+        // Each generation of a run is a fresh idempotency boundary: a reopen may finalize again.
+        key = format!("{key}@gen{generation}");
+        route = format!("{route}@gen{generation}");
+    }
     let mut hasher = Sha256::new();
     hasher.update(route.as_bytes());
     hasher.update([0]);
@@ -171,7 +221,25 @@ pub async fn run(
     };
     match begin {
         Begin::Owner => {}
-        Begin::Replay(stored) => return replay(stored),
+        Begin::Replay(stored) => {
+            if scope == IdemScope::PerGeneration
+                && let Some(run_id) = &run_id
+                && let Err(e) = state
+                    .engine()
+                    .check_finalize_replay(principal, run_id)
+                    .await
+            {
+                return AppError::from(e).into_response();
+            }
+            if stored
+                .headers
+                .iter()
+                .any(|(n, v)| n == "content-type" && v == STREAM_MARKER)
+            {
+                return replay_stream(state, principal, &stored.body).await;
+            }
+            return replay(stored);
+        }
         Begin::Reused => {
             return AppError::new(
                 ReasonCode::IdempotencyKeyReused,
@@ -230,6 +298,24 @@ pub async fn run(
         tracing::error!(error = %e, "cannot release an idempotency claim");
     }
     response
+}
+
+/// A retried run or revise: one `run_replayed` event, then the end of the stream.
+async fn replay_stream(state: &AppState, principal: &Principal, body: &[u8]) -> Response {
+    let run_id = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["runId"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match state.engine().replayed_event(principal, &run_id).await {
+        Ok(event) => {
+            let mut response = crate::http::sse::one_event(event);
+            response
+                .headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
+            response
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
 }
 
 fn replay(stored: StoredResponse) -> Response {

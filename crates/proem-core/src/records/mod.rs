@@ -1,0 +1,288 @@
+//! Records: the persisted result of a run (or a manual seed pair): list with truncation, read with
+//! `turns[]`, merge-patch with the edit-delta rules, self-delete by the creating key within 24 h,
+//! and manual creation without a model call.
+
+mod manual;
+mod patch;
+pub mod turns;
+
+use proem_api::ReasonCode;
+use proem_api::prompts::Page;
+use proem_api::records::RecordResponse;
+
+use crate::auth::Principal;
+use crate::clock::to_utc_string;
+use crate::engine::Engine;
+use crate::store::StoreError;
+use crate::store::records::{self as rows, RecordFilter, RecordRow};
+use crate::txn::Txn;
+use crate::{Error, Rejection};
+
+pub use manual::MANUAL_RECORDS_PER_PROMPT;
+pub use patch::RecordPatch;
+pub use turns::{Delta, synthesize};
+
+/// Caps of the record surface (spec "Run lifecycle body shapes", "Errors").
+pub const TEXT_CAP_BYTES: usize = 256 * 1024;
+pub const NOTES_CAP_BYTES: usize = 64 * 1024;
+pub const TAG_CAP_BYTES: usize = 64 * 1024;
+/// A record may be self-deleted by its key this long after creation.
+pub const SELF_DELETE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// `maxInputChars` / `maxOutputChars` of the record list: default and bounds.
+pub const DEFAULT_MAX_CHARS: i64 = 4096;
+pub const MAX_CHARS_LIMIT: i64 = 32_768;
+pub const SOURCES: [&str; 4] = ["App", "Manual", "API", "Headless"];
+
+pub fn record_not_found(id: &str) -> Error {
+    Rejection::new(
+        ReasonCode::RecordNotFound,
+        format!("No record {id} is visible to this key."),
+    )
+    .with_param("recordId", "not_found")
+    .into()
+}
+
+pub(crate) fn deltas_of(row: &RecordRow) -> Result<Vec<Delta>, Error> {
+    serde_json::from_str(&row.deltas)
+        .map_err(|e| StoreError::Corrupt(format!("records.deltas of {}: {e}", row.id)).into())
+}
+
+pub(crate) fn deltas_json(deltas: &[Delta]) -> String {
+    serde_json::to_string(deltas).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn truncate(text: &str, max_chars: Option<i64>) -> (String, bool) {
+    match max_chars.and_then(|m| usize::try_from(m).ok()) {
+        Some(max) if text.chars().count() > max => (text.chars().take(max).collect(), true),
+        _ => (text.to_owned(), false),
+    }
+}
+
+/// The record DTO; lists pass character limits, single reads pass none.
+pub fn record_response(
+    row: &RecordRow,
+    max_input: Option<i64>,
+    max_output: Option<i64>,
+) -> Result<RecordResponse, Error> {
+    let deltas = deltas_of(row)?;
+    let turns = synthesize(&row.input_text, &row.final_output, &deltas);
+    let revision_count = deltas
+        .iter()
+        .filter(|d| matches!(d, Delta::Revision { .. }))
+        .count();
+    let edit = deltas.iter().find_map(|d| match d {
+        Delta::Edit { tag, .. } => Some(tag.clone()),
+        Delta::Revision { .. } => None,
+    });
+    let (input_text, input_truncated) = truncate(&row.input_text, max_input);
+    let (output_text, truncated) = truncate(&row.final_output, max_output);
+    Ok(RecordResponse {
+        id: row.id.clone(),
+        prompt_id: row.prompt_id.clone(),
+        version_id: row.version_id.clone(),
+        run_session_id: row.run_id.clone(),
+        source: row.source.clone(),
+        input_text,
+        output_text,
+        final_copied_output: row.final_output.clone(),
+        notes: row.notes.clone(),
+        tag: edit.clone().flatten(),
+        model_id: row.model_id.clone(),
+        input_tokens: row.input_tokens,
+        output_tokens: row.output_tokens,
+        cost_milli_cents: row.cost_millicents,
+        revision_count,
+        edit_count: usize::from(edit.is_some()),
+        image_count: 0,
+        is_one_shot: deltas.is_empty(),
+        client_idempotency_key: row.client_idempotency_key.clone(),
+        created_by_key_id: row.created_by_key_id.clone(),
+        truncated,
+        input_truncated,
+        created_at_utc: to_utc_string(row.created_at),
+        updated_at_utc: to_utc_string(row.updated_at),
+        last_patched_at_utc: row.last_patched_at.map(to_utc_string),
+        turns,
+    })
+}
+
+/// Query of `GET /records`.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    pub prompt_id: Option<String>,
+    pub version_id: Option<String>,
+    pub source: Option<String>,
+    pub created_by: Option<String>,
+    pub client_idempotency_key: Option<String>,
+    pub run_id: Option<String>,
+    pub max_input_chars: Option<i64>,
+    pub max_output_chars: Option<i64>,
+}
+
+fn char_limit(name: &str, value: Option<i64>) -> Result<i64, Error> {
+    match value {
+        None => Ok(DEFAULT_MAX_CHARS),
+        Some(v) if (0..=MAX_CHARS_LIMIT).contains(&v) => Ok(v),
+        Some(v) => Err(Rejection::new(
+            ReasonCode::ParamOutOfRange,
+            format!("{name} must be between 0 and {MAX_CHARS_LIMIT}; got {v}."),
+        )
+        .with_param(name, "out_of_range")
+        .into()),
+    }
+}
+
+impl Engine {
+    /// The caller's live record `id` on a prompt they can reach (grant checked).
+    pub(crate) async fn reach_record(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<RecordRow, Error> {
+        let row = rows::get(self.store.reader(), id)
+            .await?
+            .filter(|r| r.user_id == caller.user_id() && r.deleted_at.is_none())
+            .ok_or_else(|| record_not_found(id))?;
+        self.reach_prompt(caller, &row.prompt_id)
+            .await
+            .map_err(|e| match e.code() {
+                ReasonCode::PromptNotFound => record_not_found(id),
+                _ => e,
+            })?;
+        Ok(row)
+    }
+
+    pub async fn get_record(&self, caller: &Principal, id: &str) -> Result<RecordResponse, Error> {
+        let row = self.reach_record(caller, id).await?;
+        record_response(&row, None, None)
+    }
+
+    pub async fn list_records(
+        &self,
+        caller: &Principal,
+        q: RecordQuery,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<RecordResponse>, Error> {
+        let max_input = char_limit("maxInputChars", q.max_input_chars)?;
+        let max_output = char_limit("maxOutputChars", q.max_output_chars)?;
+        let source = q
+            .source
+            .as_deref()
+            .map(|s| {
+                SOURCES
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(s))
+                    .map(|k| (*k).to_owned())
+                    .ok_or_else(|| {
+                        Error::from(
+                            Rejection::new(
+                                ReasonCode::InvalidSource,
+                                format!("source is one of App, Manual, API, Headless; got `{s}`."),
+                            )
+                            .with_param("source", "not_in_enum"),
+                        )
+                    })
+            })
+            .transpose()?;
+        if let Some(prompt_id) = &q.prompt_id {
+            self.reach_prompt(caller, prompt_id).await?;
+        }
+        let filter = RecordFilter {
+            prompt_id: q.prompt_id,
+            version_id: q.version_id,
+            source,
+            created_by_key_id: q.created_by,
+            client_idempotency_key: q.client_idempotency_key,
+            run_id: q.run_id,
+        };
+        let filters = format!(
+            "records|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            filter.prompt_id,
+            filter.version_id,
+            filter.source,
+            filter.created_by_key_id,
+            filter.client_idempotency_key,
+            filter.run_id
+        );
+        let before = cursor
+            .map(|c| self.cursors.decode(c, caller.user_id(), &filters))
+            .transpose()?;
+        let restricted = !self.store.key_grants(caller.key_id()).await?.is_empty();
+        let mut rows = rows::list(
+            self.store.reader(),
+            caller.user_id(),
+            &filter,
+            restricted.then(|| caller.key_id()),
+            before.as_deref(),
+            limit + 1,
+        )
+        .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last()
+                .map(|r| self.cursors.encode(caller.user_id(), &filters, &r.id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows
+                .iter()
+                .map(|r| record_response(r, Some(max_input), Some(max_output)))
+                .collect::<Result<_, _>>()?,
+            next_cursor,
+        })
+    }
+
+    /// The caller's record that its own key created (the rule of PATCH and DELETE).
+    async fn own_record(&self, caller: &Principal, id: &str) -> Result<RecordRow, Error> {
+        let row = self.reach_record(caller, id).await?;
+        if row.created_by_key_id.as_deref() != Some(caller.key_id()) {
+            return Err(Rejection::new(
+                ReasonCode::RecordNotOwnedByApiKey,
+                "Only the API key that created this record may change or delete it.",
+            )
+            .into());
+        }
+        Ok(row)
+    }
+
+    /// `DELETE /records/{id}`: hard delete by the creating key within 24 h of creation. The
+    /// session that produced it forgets it, so a finalize replay answers `record_was_deleted`.
+    pub async fn delete_record(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<(Txn, String), Error> {
+        let row = self.own_record(caller, id).await?;
+        if self.store.now_ms() - row.created_at >= SELF_DELETE_WINDOW_MS {
+            return Err(Rejection::new(
+                ReasonCode::RecordSelfDeleteWindowExpired,
+                "Records can be deleted with an API key only in the first 24 h after creation.",
+            )
+            .into());
+        }
+        let mut tx = Txn::new(self.store.begin().await?);
+        rows::delete(&mut tx, id).await?;
+        crate::store::runs::forget_record(&mut tx, id).await?;
+        Ok((tx, row.prompt_id))
+    }
+
+    /// The MCP `delete_record`: a soft delete, idempotent (a second call succeeds too).
+    pub async fn soft_delete_record(&self, caller: &Principal, id: &str) -> Result<Txn, Error> {
+        let row = rows::get(self.store.reader(), id)
+            .await?
+            .filter(|r| r.user_id == caller.user_id())
+            .ok_or_else(|| record_not_found(id))?;
+        let mut tx = Txn::new(self.store.begin().await?);
+        if row.deleted_at.is_none() {
+            let row = self.own_record(caller, id).await?;
+            let mut updated = row;
+            updated.deleted_at = Some(self.store.now_ms());
+            rows::update(&mut *tx, &updated).await?;
+            crate::store::runs::forget_record(&mut tx, id).await?;
+        }
+        Ok(tx)
+    }
+}

@@ -33,6 +33,8 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub secrets: SecretsConfig,
     pub upstream: UpstreamConfig,
+    /// The catalog `model_id` that writes Auto-mode version descriptions; unset: none are written.
+    pub describer_model: Option<String>,
     /// LLM providers and their models, `[providers.<name>]`.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -88,6 +90,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             secrets: SecretsConfig::default(),
             upstream: UpstreamConfig::default(),
+            describer_model: None,
             providers: BTreeMap::new(),
         }
     }

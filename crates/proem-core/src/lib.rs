@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod cursor;
+pub mod describer;
 pub mod engine;
 pub mod error;
 pub mod ids;

@@ -55,14 +55,23 @@ impl AppState {
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         let catalog = Catalog::new(&config.providers, &|var| std::env::var(var).ok());
+        let llm = proem_llm::LlmClient::new(config.upstream.timeouts());
+        let describer = match &config.describer_model {
+            Some(model_id) => Some(proem_core::describer::LlmDescriber::new(
+                &catalog,
+                llm.clone(),
+                model_id,
+            )?),
+            None => None,
+        };
         let engine = Engine {
             store,
             catalog: Arc::new(catalog),
             blobs,
             cursors: CursorSigner::new(cursor_key.into_bytes()),
             tasks: tasks.clone(),
-            llm: proem_llm::LlmClient::new(config.upstream.timeouts()),
-            describer: None,
+            llm,
+            describer,
         };
         let activity = background::start(engine.clone(), &tasks, stop.clone());
         Ok(Self {

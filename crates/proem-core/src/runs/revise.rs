@@ -93,8 +93,9 @@ impl Engine {
         let revision = check(req)?;
         let session = self.reach_session(caller, run_id).await?;
         let expected = session.row.state.clone();
+        let user_default = self.auto_finalize(caller.user_id(), None).await?;
         let tx = Txn::new(self.store.begin().await?);
-        self.revise_session(tx, session, Some(expected), revision, None)
+        self.revise_session(tx, session, Some(expected), revision, None, user_default)
             .await
     }
 
@@ -205,6 +206,7 @@ impl Engine {
         {
             revision.intermediate_output = Some(record.final_output.clone());
         }
+        let user_default = self.auto_finalize(caller.user_id(), None).await?;
         let now = self.store.now_ms();
         let row = SessionRow {
             id: ids::new_id(ids::RUN),
@@ -235,12 +237,14 @@ impl Engine {
             Some(RunState::Active.as_str().to_owned()),
             revision,
             Some(record.id.clone()),
+            user_default,
         )
         .await
     }
 
     /// Applies a revision to `session` on `tx` (compare-and-set against `expected`) and launches
-    /// the turn once `tx` commits.
+    /// the turn once `tx` commits. Nothing here reads through the pool while `tx` holds a
+    /// connection, so concurrent revisions cannot starve the pool.
     async fn revise_session(
         &self,
         mut tx: Txn,
@@ -248,6 +252,7 @@ impl Engine {
         expected: Option<String>,
         revision: Revision,
         seeded_from: Option<String>,
+        user_default: bool,
     ) -> Result<(Txn, RunStart), Error> {
         let now = self.store.now_ms();
         let reopened = session.state == RunState::Finalized;
@@ -300,9 +305,7 @@ impl Engine {
         let auto_finalize = match revision.auto_finalize {
             Some(v) => v,
             None => {
-                reopened
-                    || (seeded_from.is_some()
-                        && self.auto_finalize(&session.row.user_id, None).await?)
+                reopened || (seeded_from.is_some() && user_default)
             }
         };
         if let Some(expected) = expected {

@@ -7,6 +7,7 @@
 )]
 
 mod store {
+    mod jobs;
     mod keys;
     mod migrations;
     mod users;

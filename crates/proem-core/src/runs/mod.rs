@@ -42,6 +42,8 @@ pub const REOPEN_CAP: i64 = 100;
 pub const INTERMEDIATE_OUTPUT_CAP_BYTES: usize = 32 * 1024;
 pub const MAX_IMAGES: usize = 16;
 pub const IMAGE_CAP_BYTES: usize = 10 * 1024 * 1024;
+/// Advisory-lock id of the session reaper.
+const REAPER_JOB: i64 = 0x7072_6f65_6d02;
 
 /// What a session froze when it started: the version it runs and its inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,9 +349,15 @@ impl Engine {
         self.settings(caller).await
     }
 
-    /// Expires sessions idle past their TTL; the janitor calls it.
+    /// Expires sessions idle past their TTL: the reaper the janitor runs. One instance leads it
+    /// at a time; the others skip the round.
     pub async fn expire_sessions(&self) -> Result<u64, Error> {
-        Ok(rows::expire_due(self.store.writer(), self.store.now_ms()).await?)
+        let Some(mut tx) = self.store.lead(REAPER_JOB).await? else {
+            return Ok(0);
+        };
+        let expired = rows::expire_due(&mut *tx, self.store.now_ms()).await?;
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        Ok(expired)
     }
 
     /// The `run_replayed` event for a retried run or revise: the run's state when the retry

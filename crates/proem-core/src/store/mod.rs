@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod grants;
 mod idempotency;
 mod keys;
+pub mod mcp;
 mod migrate;
 pub mod prompts;
 mod ratelimit;
@@ -167,6 +168,24 @@ impl Store {
     /// Starts a write transaction.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(self.write.begin().await?)
+    }
+
+    /// A transaction in which this instance is the one leader of background job `job` (a
+    /// transaction-scoped advisory lock on PostgreSQL; SQLite has one writer, so always). `None`
+    /// when another instance leads it right now.
+    pub async fn lead(&self, job: i64) -> StoreResult<Option<Tx>> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            let (leader,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(job)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !leader {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(tx))
     }
 
     /// Whether the database answers a trivial query (readiness).

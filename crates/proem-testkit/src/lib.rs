@@ -9,6 +9,8 @@
 
 mod db;
 mod server;
+mod upstream;
 
 pub use db::TestDb;
 pub use server::{Instance, TEST_MODEL, TEST_PROVIDER, TestServer, test_model_id, test_providers};
+pub use upstream::{FakeUpstream, FakeUsage, RecordedRequest, Scenario, SentFrame};

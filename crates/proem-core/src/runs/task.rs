@@ -14,6 +14,14 @@ use crate::store::runs::{self as rows, SessionRow};
 use crate::txn::Txn;
 use crate::{Error, ids};
 
+/// Responses-API frames that carry the full response object (with `instructions`).
+fn echoes_instructions(event: &str) -> bool {
+    matches!(
+        event,
+        "response.created" | "response.in_progress" | "response.queued" | "response.completed" | "response.incomplete" | "response.failed"
+    )
+}
+
 pub(crate) struct TurnJob {
     pub run_id: String,
     pub user_id: String,
@@ -88,9 +96,13 @@ impl TurnJob {
                             let _ =
                                 events.send(RunEvent::relay(frame.event, frame.data, Some(delta)));
                         }
-                        Ok(Event::Passthrough(frame)) => {
+                        // Lifecycle frames echo the whole response object, instructions
+                        // included: relaying them would show the prompt text to keys that may
+                        // run a prompt but not read it.
+                        Ok(Event::Passthrough(frame)) if !echoes_instructions(&frame.event) => {
                             let _ = events.send(RunEvent::relay(frame.event, frame.data, None));
                         }
+                        Ok(Event::Passthrough(_)) => {}
                         Ok(Event::Usage {
                             input_tokens,
                             output_tokens,

@@ -24,7 +24,7 @@ pub struct LlmDescriber {
 
 impl LlmDescriber {
     /// The describer for `model_id`, or an error naming what is missing.
-    pub fn new(
+    pub fn for_model(
         catalog: &Catalog,
         llm: LlmClient,
         model_id: &str,

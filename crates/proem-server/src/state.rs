@@ -57,7 +57,7 @@ impl AppState {
         let catalog = Catalog::new(&config.providers, &|var| std::env::var(var).ok());
         let llm = proem_llm::LlmClient::new(config.upstream.timeouts());
         let describer = match &config.describer_model {
-            Some(model_id) => Some(proem_core::describer::LlmDescriber::new(
+            Some(model_id) => Some(proem_core::describer::LlmDescriber::for_model(
                 &catalog,
                 llm.clone(),
                 model_id,

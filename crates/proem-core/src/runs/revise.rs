@@ -164,6 +164,17 @@ impl Engine {
         };
         let deltas = deltas_of(record)?;
         let model_id = snapshot.model_settings.model_id.clone();
+        // The run turn carries what the revision deltas do not, so the amended record's cost and
+        // tokens still include every earlier call.
+        let revisions_cost: i64 = deltas
+            .iter()
+            .map(|d| match d {
+                Delta::Revision {
+                    cost_millicents, ..
+                } => *cost_millicents,
+                Delta::Edit { .. } => 0,
+            })
+            .sum();
         let mut turns = vec![SessionTurn {
             kind: "run".into(),
             input: Some(record.input_text.clone()),
@@ -173,9 +184,9 @@ impl Engine {
                 d.intermediate_output().to_owned()
             }),
             model_id: record.model_id.clone().unwrap_or_else(|| model_id.clone()),
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_millicents: 0,
+            input_tokens: record.input_tokens,
+            output_tokens: record.output_tokens,
+            cost_millicents: record.cost_millicents - revisions_cost,
         }];
         for d in &deltas {
             if let Delta::Revision {
@@ -266,6 +277,14 @@ impl Engine {
                 )
                 .into());
             }
+            // Reopening would finalize into a new record in place of the self-deleted one.
+            if session.row.finalized_record_id.is_none() {
+                return Err(Rejection::new(
+                    ReasonCode::RecordWasDeleted,
+                    "This run's record was deleted; start a new run.",
+                )
+                .into());
+            }
             session.row.reopen_count += 1;
             session.row.generation += 1;
         }
@@ -304,9 +323,7 @@ impl Engine {
             .await?;
         let auto_finalize = match revision.auto_finalize {
             Some(v) => v,
-            None => {
-                reopened || (seeded_from.is_some() && user_default)
-            }
+            None => reopened || (seeded_from.is_some() && user_default),
         };
         if let Some(expected) = expected {
             self.cas_session(&mut tx, &session, &expected).await?;

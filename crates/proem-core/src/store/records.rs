@@ -300,12 +300,14 @@ pub async fn insert_usage<'e>(
     Ok(())
 }
 
+type UsageTuple = (String, String, Option<String>, Option<String>, Option<String>, String, String, i64, i64, i64, i64, String, i64);
+
 /// A run's usage rows, oldest first.
 pub async fn usage_for_run<'e>(
     e: impl Executor<'e, Database = Any>,
     run_id: &str,
 ) -> StoreResult<Vec<UsageRow>> {
-    let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>, String, String, i64, i64, i64, i64, String, i64)> =
+    let rows: Vec<UsageTuple> =
         sqlx::query_as(
             "SELECT id, user_id, key_id, run_id, prompt_id, purpose, model_id, input_tokens, output_tokens, cost_millicents, \
              billable, outcome, created_at FROM usage_log WHERE run_id = $1 ORDER BY id",

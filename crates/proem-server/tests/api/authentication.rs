@@ -20,9 +20,8 @@ async fn status_with(server: &TestServer, key: &str) -> reqwest::Response {
 async fn valid_key_passes_authentication() {
     let server = TestServer::start().await;
     let (_, key) = server.user_with_key(&["read"]).await;
-    // No prompt routes yet: getting past authentication means reaching the router's 404.
     let r = status_with(&server, &key).await;
-    assert_ne!(r.status(), 401);
+    assert_eq!(r.status(), 200);
     let r = server
         .http
         .get(server.at(PROMPTS))
@@ -30,7 +29,53 @@ async fn valid_key_passes_authentication() {
         .send()
         .await
         .unwrap();
-    assert_ne!(r.status(), 401);
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn same_key_in_x_api_key_and_bearer_is_accepted() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key(&["read"]).await;
+    let r = server
+        .http
+        .get(server.at(PROMPTS))
+        .header("x-api-key", &key)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn malformed_key_is_key_unauthorized_in_either_header() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key(&["read"]).await;
+    let truncated = &key[..key.len() - 1];
+    let with_space = format!("{} {}", &key[..10], &key[10..]);
+    for malformed in [
+        "",
+        "pmk_",
+        "not-a-key",
+        "sk_live_123",
+        truncated,
+        &with_space,
+    ] {
+        expect_problem(
+            status_with(&server, malformed).await,
+            401,
+            "key_unauthorized",
+        )
+        .await;
+        let r = server
+            .http
+            .get(server.at(PROMPTS))
+            .header("authorization", format!("Bearer {malformed}"))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(r, 401, "key_unauthorized").await;
+    }
 }
 
 #[tokio::test]

@@ -908,8 +908,16 @@ async fn images_need_a_model_with_image_input_and_valid_base64() {
 #[tokio::test]
 async fn relayed_responses_frames_never_echo_the_prompt_text() {
     let f = RunFixture::with(ProviderKind::Openai, |_| {}).await;
-    let r = f.post(&format!("/prompts/{}/run", f.prompt), json!({"userInput": "x", "stream": true})).await;
+    let r = f
+        .post(
+            &format!("/prompts/{}/run", f.prompt),
+            json!({"userInput": "x", "stream": true}),
+        )
+        .await;
     let text = r.text().await.unwrap();
     assert!(text.contains("response.output_text.delta"));
-    assert!(!text.contains("Summarize the input in three bullets."), "the prompt text leaked into the stream");
+    assert!(
+        !text.contains("Summarize the input in three bullets."),
+        "the prompt text leaked into the stream"
+    );
 }

@@ -160,6 +160,40 @@ async fn key(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        KeyCommand::Tools {
+            key_id,
+            set,
+            all,
+            none,
+            clear,
+            json,
+        } => {
+            existing_key(store, &key_id).await?;
+            let change = match (set, all, none, clear) {
+                (Some(names), ..) => Some(Some(tool_names(&names)?)),
+                (None, true, ..) => Some(Some(vec!["*".to_owned()])),
+                (None, false, true, _) => Some(Some(Vec::new())),
+                (None, false, false, true) => Some(None),
+                (None, false, false, false) => None,
+            };
+            if let Some(tools) = &change {
+                store.set_tool_grants(&key_id, tools.as_deref()).await?;
+            }
+            let tools = store.tool_grants(&key_id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tools)?);
+            } else {
+                match &tools {
+                    None => eprintln!(
+                        "{key_id} has no tool allow-list: it may call every MCP tool its scopes permit"
+                    ),
+                    Some(t) if t.is_empty() => {
+                        eprintln!("{key_id} may call no MCP tool but discovery")
+                    }
+                    Some(t) => t.iter().for_each(|name| println!("{name}")),
+                }
+            }
+        }
         KeyCommand::Revoke { key_id } => {
             if !store.revoke_key(&key_id).await? {
                 bail!(
@@ -170,6 +204,32 @@ async fn key(store: &Store, command: KeyCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tool names for `key tools --set`: `proem_` prefixed, core tool names or (with a warning)
+/// names a prompt's synthesized tool may have.
+fn tool_names(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for raw in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let name = if raw == "*" || raw.starts_with(proem_core::mcp::TOOL_PREFIX) {
+            raw.to_owned()
+        } else {
+            format!("{}{raw}", proem_core::mcp::TOOL_PREFIX)
+        };
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'*')
+        {
+            bail!("`{raw}` is not a tool name");
+        }
+        if name != "*" && !proem_server::MCP_TOOLS.iter().any(|t| t.name == name) {
+            eprintln!("note: {name} is not a built-in tool; kept for a prompt's synthesized tool");
+        }
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
 }
 
 async fn existing_key(store: &Store, key_id: &str) -> anyhow::Result<()> {

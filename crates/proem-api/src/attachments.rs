@@ -1,10 +1,11 @@
 //! Attachment DTOs (spec "Attachment management").
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// An attachment's metadata; bytes come from `GET /attachments/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentResponse {
     pub id: String,
@@ -23,14 +24,14 @@ pub struct AttachmentResponse {
     pub created_at_utc: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentList {
     pub items: Vec<AttachmentResponse>,
 }
 
 /// `POST /prompts/{id}/attachments` as JSON (multipart/form-data is the other form).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadAttachmentRequest {
     #[serde(default)]

@@ -2,6 +2,8 @@
 //! scope names and the DTOs of the agent API. Serde only, no IO.
 
 pub mod attachments;
+pub mod mcp;
+pub mod me;
 pub mod models;
 pub mod patch;
 pub mod problem;

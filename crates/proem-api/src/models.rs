@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 /// The schema of one model parameter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamSpec {
     #[serde(rename = "type")]
@@ -25,7 +26,7 @@ pub struct ParamSpec {
     pub provider_default: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamKind {
     Enum,
@@ -35,7 +36,7 @@ pub enum ParamKind {
 }
 
 /// `GET /models`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct ModelsResponse {
     pub models: Vec<ModelEntry>,
     /// Settings for the suggested model, ready to use as `modelSettings`.
@@ -43,13 +44,13 @@ pub struct ModelsResponse {
 }
 
 /// `{ "model_id": …, "parameters": { … } }`, the shape `modelSettings` takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct RecommendedDefaults {
     pub model_id: String,
     pub parameters: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct ModelEntry {
     /// Opaque and stable, e.g. `gpt54nano_2c6f9b4d`.
     pub model_id: String,
@@ -67,7 +68,7 @@ pub struct ModelEntry {
     pub recommended_defaults: RecommendedDefaults,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct Capabilities {
     pub input_image: bool,
     pub output_image: bool,
@@ -75,7 +76,7 @@ pub struct Capabilities {
 }
 
 /// Prices in millicents per million tokens (1 USD = 100,000 millicents).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct Costs {
     pub input_millicents_per_mtok: i64,
     pub output_millicents_per_mtok: i64,

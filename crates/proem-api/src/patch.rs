@@ -27,3 +27,18 @@ impl<T> Patch<T> {
         matches!(self, Patch::Absent)
     }
 }
+
+/// A merge-patch field is described as its value or `null` (clears it); absent leaves it alone.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Patch<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Option<T> as schemars::JsonSchema>::schema_name()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Option<T> as schemars::JsonSchema>::json_schema(generator)
+    }
+}

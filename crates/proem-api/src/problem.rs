@@ -1,6 +1,7 @@
 //! The one error shape of every 4xx/5xx answer: RFC 9457 `application/problem+json` with the spec's
 //! extension members (spec "Errors").
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,7 +11,7 @@ use crate::ReasonCode;
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// One field at fault in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct InvalidParam {
     /// The field path, e.g. `modelSettings.model_id`.
     pub name: String,
@@ -28,7 +29,7 @@ impl InvalidParam {
 }
 
 /// A problem document as sent on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 pub struct Problem {
     /// `<base>/problems/<reason_code>`; a working URL that serves a human page.
     #[serde(rename = "type")]

@@ -1,12 +1,13 @@
 //! Prompt and version DTOs of the agent API (spec "Endpoints": Read and Write tables; v1.3
 //! changelog for descriptions). camelCase; times are `*AtUtc` ISO 8601 strings ending in `Z`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 /// A list page: `nextCursor` is absent (not null) on the last page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -15,7 +16,7 @@ pub struct Page<T> {
 }
 
 /// A prompt in lists (the slim DTO).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptSummary {
     pub id: String,
@@ -34,7 +35,7 @@ pub struct PromptSummary {
 }
 
 /// `GET /prompts/{id}`: the prompt with its current version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptDetail {
     #[serde(flatten)]
@@ -45,7 +46,7 @@ pub struct PromptDetail {
 }
 
 /// A version in full.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionResponse {
     pub id: String,
@@ -68,7 +69,7 @@ pub struct VersionResponse {
 }
 
 /// A version in the history list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionSummary {
     pub id: String,
@@ -82,7 +83,7 @@ pub struct VersionSummary {
 }
 
 /// `GET /prompts/{id}/versions`: highest versionNumber first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionList {
     pub items: Vec<VersionSummary>,
@@ -92,7 +93,7 @@ pub struct VersionList {
 }
 
 /// `POST /prompts`. Capability descriptions live on versions (v1.3): no `description` here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePromptRequest {
     pub name: String,
@@ -104,7 +105,7 @@ pub struct CreatePromptRequest {
     pub version_description: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptCreated {
     pub prompt_id: String,
@@ -113,7 +114,7 @@ pub struct PromptCreated {
 }
 
 /// `POST /prompts/{id}/versions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateVersionRequest {
     pub prompt_text: String,
@@ -129,13 +130,13 @@ pub struct CreateVersionRequest {
 }
 
 /// `PUT /prompts/{id}/current-version`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SwitchVersionRequest {
     pub version_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentVersion {
     pub prompt_id: String,
@@ -143,14 +144,14 @@ pub struct CurrentVersion {
     pub current_version_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptDeleted {
     pub prompt_id: String,
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionDeleted {
     pub prompt_id: String,

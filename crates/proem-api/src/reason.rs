@@ -325,6 +325,12 @@ reason_codes! {
     /// The derived tool name is reserved (it clashes with a built-in tool).
     ToolNameReserved = ("tool_name_reserved", 409, "The tool name is reserved.",
         "Rename the prompt so its tool name does not clash with a built-in proem_ tool, then rename the tool again."),
+    /// Another key presented the `Mcp-Session-Id`: an MCP session is bound to the key that created it.
+    McpSessionNotOwned = ("mcp_session_not_owned", 403, "The MCP session belongs to another key.",
+        "Start a new MCP session (initialize without Mcp-Session-Id) with this key; a session is bound to the key that created it."),
+    /// No stored result for that session and tool-call id (spec "Differences from local CLI MCP", durable resume).
+    McpCallNotFound = ("mcp_call_not_found", 404, "There is no stored result for that tool call.",
+        "Check the Mcp-Session-Id and the JSON-RPC id of the call; results are kept for 24 h, for the key that made the call."),
 
     // ── Proem transport-level codes ────────────────────────────────────────────────────────────
 
@@ -463,6 +469,8 @@ mod tests {
         "mcp_tool_cap_reached",
         "tool_name_taken",
         "tool_name_reserved",
+        "mcp_session_not_owned",
+        "mcp_call_not_found",
         "route_not_found",
         "method_not_allowed",
         "request_too_large",

@@ -1,11 +1,13 @@
 //! Record DTOs (spec "Record DTO turns[]", "Record self-management") and run-lifecycle bodies
 //! (spec "Run lifecycle body shapes").
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// One entry of a record's synthesized linear history; `index` is what `fromTurn` takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Turn {
     pub index: usize,
@@ -26,7 +28,7 @@ pub struct Turn {
     pub tag: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordResponse {
     pub id: String,
@@ -64,7 +66,7 @@ pub struct RecordResponse {
 }
 
 /// `POST /prompts/{id}/run`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunRequest {
     #[serde(default)]
@@ -80,7 +82,7 @@ pub struct RunRequest {
 }
 
 /// An image for a run: inline base64, or an attachment of the prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageInput {
     #[serde(default)]
@@ -100,7 +102,7 @@ pub struct ImageInput {
 }
 
 /// `POST /runs/{runId}/revise` and `POST /records/{id}/revise`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviseRequest {
     #[serde(default)]
@@ -110,13 +112,14 @@ pub struct ReviseRequest {
     #[serde(default)]
     pub intermediate_output: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub from_turn: Option<Value>,
     #[serde(default)]
     pub auto_finalize: Option<bool>,
 }
 
 /// `POST /runs/{runId}/finalize`; every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FinalizeRequest {
     #[serde(default)]
@@ -126,11 +129,12 @@ pub struct FinalizeRequest {
     #[serde(default)]
     pub notes: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub from_turn: Option<Value>,
 }
 
 /// What finalize returns (and replays).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FinalizeResponse {
     pub run_id: String,
@@ -141,7 +145,7 @@ pub struct FinalizeResponse {
 }
 
 /// `GET /runs/{runId}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunResponse {
     pub run_id: String,
@@ -164,7 +168,7 @@ pub struct RunResponse {
 }
 
 /// `DELETE /runs/{runId}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunCancelled {
     pub run_id: String,
@@ -172,7 +176,7 @@ pub struct RunCancelled {
 }
 
 /// `POST /records` (a manual record: no model call).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRecordRequest {
     pub prompt_id: String,
@@ -185,7 +189,7 @@ pub struct CreateRecordRequest {
 }
 
 /// `PATCH /records/{id}` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordPatched {
     pub id: String,
@@ -197,7 +201,7 @@ pub struct RecordPatched {
 }
 
 /// `GET/PATCH /settings`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     /// The persistent auto-finalize default for runs; per-call autoFinalize wins.

@@ -15,7 +15,10 @@ struct Sample {
 }
 
 pub fn run(quick: bool) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
         let server = TestServer::start_with(|c| {
             c.rate_limits.read_per_key = u32::MAX / 2;
@@ -24,18 +27,38 @@ pub fn run(quick: bool) {
         .await;
         let (_, key) = server.user_with_key(&["read", "write"]).await;
         let n = if quick { 300 } else { 3000 };
-        let health = sample(&server, &key, "GET /healthz (no gate)", n, |http, url, _| http.get(format!("{url}/healthz"))).await;
-        let read = sample(&server, &key, "GET /api/v2/public/settings (auth + rate limit + activity)", n, |http, url, key| {
-            http.get(format!("{url}/api/v2/public/settings")).header("x-api-key", key)
-        })
+        let health = sample(
+            &server,
+            &key,
+            "GET /healthz (no gate)",
+            n,
+            |http, url, _| http.get(format!("{url}/healthz")),
+        )
         .await;
-        let write = sample(&server, &key, "PATCH /api/v2/public/settings + Idempotency-Key (+ idempotency + audit)", n, |http, url, key| {
-            http.patch(format!("{url}/api/v2/public/settings"))
-                .header("x-api-key", key)
-                .header("content-type", "application/merge-patch+json")
-                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-                .body(r#"{"autoFinalizeMcpRuns": true}"#)
-        })
+        let read = sample(
+            &server,
+            &key,
+            "GET /api/v2/public/settings (auth + rate limit + activity)",
+            n,
+            |http, url, key| {
+                http.get(format!("{url}/api/v2/public/settings"))
+                    .header("x-api-key", key)
+            },
+        )
+        .await;
+        let write = sample(
+            &server,
+            &key,
+            "PATCH /api/v2/public/settings + Idempotency-Key (+ idempotency + audit)",
+            n,
+            |http, url, key| {
+                http.patch(format!("{url}/api/v2/public/settings"))
+                    .header("x-api-key", key)
+                    .header("content-type", "application/merge-patch+json")
+                    .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                    .body(r#"{"autoFinalizeMcpRuns": true}"#)
+            },
+        )
         .await;
         println!("\n## Gate: auth + rate limit + idempotency (SQLite)\n");
         println!("| request | p50 | p99 | sequential req/s | added p50 vs /healthz |");
@@ -64,16 +87,27 @@ async fn sample(
     n: usize,
     build: impl Fn(&reqwest::Client, &str, &str) -> reqwest::RequestBuilder,
 ) -> Sample {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .expect("client");
     // Warm up connections and caches.
     for _ in 0..50 {
-        let _ = build(&http, &server.url, key).send().await.expect("warm-up").bytes().await;
+        let _ = build(&http, &server.url, key)
+            .send()
+            .await
+            .expect("warm-up")
+            .bytes()
+            .await;
     }
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        let r = build(&http, &server.url, key).send().await.expect("request");
+        let r = build(&http, &server.url, key)
+            .send()
+            .await
+            .expect("request");
         assert!(r.status().is_success(), "{name}: {}", r.status());
         let _ = r.bytes().await;
         latencies.push(t.elapsed());

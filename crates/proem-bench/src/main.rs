@@ -11,7 +11,10 @@
 //!
 //! Run in release: `cargo run --release -p proem-bench -- all`.
 
-#![expect(clippy::expect_used, reason = "a benchmark harness stops loudly when its setup fails")]
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark harness stops loudly when its setup fails"
+)]
 
 mod gate;
 mod measure;

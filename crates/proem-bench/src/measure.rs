@@ -28,7 +28,12 @@ pub fn cpu_time() -> Duration {
     // Fields after the `(comm)`: utime is the 14th field of the line, stime the 15th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15; `after` starts at field 3.
     let total = ticks(11) + ticks(12);
     Duration::from_millis(total * 10)

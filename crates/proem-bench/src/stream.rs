@@ -66,13 +66,24 @@ async fn rig(upstream: &FakeUpstream) -> Rig {
     let (tx, rx) = std_mpsc::channel();
     let target = upstream_url.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("proxy runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind proxy");
             let addr = listener.local_addr().expect("proxy addr");
-            tx.send(format!("http://{addr}/v1")).expect("send proxy url");
-            let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("proxy client");
-            let app = Router::new().route("/v1/chat/completions", post(relay)).with_state((http, target));
+            tx.send(format!("http://{addr}/v1"))
+                .expect("send proxy url");
+            let http = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .build()
+                .expect("proxy client");
+            let app = Router::new()
+                .route("/v1/chat/completions", post(relay))
+                .with_state((http, target));
             use axum::serve::ListenerExt;
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
@@ -84,7 +95,10 @@ async fn rig(upstream: &FakeUpstream) -> Rig {
     let (tx, rx) = std_mpsc::channel();
     let target = upstream_url.clone();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("proem runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("proem runtime");
         rt.block_on(async move {
             let server = TestServer::start_with(|c| {
                 for p in c.providers.values_mut() {
@@ -99,7 +113,8 @@ async fn rig(upstream: &FakeUpstream) -> Rig {
             .await;
             let (_, key) = server.user_with_key(&["read", "execute", "write"]).await;
             let prompt = server.create_prompt(&key, "bench").await;
-            tx.send((server.url.clone(), key, prompt)).expect("send proem");
+            tx.send((server.url.clone(), key, prompt))
+                .expect("send proem");
             // Serve until the process ends.
             std::future::pending::<()>().await;
             drop(server);
@@ -115,7 +130,11 @@ async fn rig(upstream: &FakeUpstream) -> Rig {
     }
 }
 
-async fn relay(State((http, target)): State<(reqwest::Client, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn relay(
+    State((http, target)): State<(reqwest::Client, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut request = http.post(format!("{target}/chat/completions")).body(body);
     if let Some(ct) = headers.get("content-type") {
         request = request.header("content-type", ct.clone());
@@ -123,7 +142,10 @@ async fn relay(State((http, target)): State<(reqwest::Client, String)>, headers:
     match request.send().await {
         Ok(upstream) => {
             let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
-            response.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("text/event-stream"));
+            response.headers_mut().insert(
+                "content-type",
+                axum::http::HeaderValue::from_static("text/event-stream"),
+            );
             response
         }
         Err(_) => Response::new(Body::empty()),
@@ -134,10 +156,17 @@ impl Rig {
     fn request(&self, http: &reqwest::Client, target: Target) -> reqwest::RequestBuilder {
         let chat = json!({"model": "fake-model", "messages": [{"role": "user", "content": "an article"}], "stream": true});
         match target {
-            Target::Direct => http.post(format!("{}/chat/completions", self.upstream_url)).json(&chat),
-            Target::Proxy => http.post(format!("{}/chat/completions", self.proxy_url)).json(&chat),
+            Target::Direct => http
+                .post(format!("{}/chat/completions", self.upstream_url))
+                .json(&chat),
+            Target::Proxy => http
+                .post(format!("{}/chat/completions", self.proxy_url))
+                .json(&chat),
             Target::Proem => http
-                .post(format!("{}/api/v2/public/prompts/{}/run", self.proem_url, self.prompt))
+                .post(format!(
+                    "{}/api/v2/public/prompts/{}/run",
+                    self.proem_url, self.prompt
+                ))
                 .header("x-api-key", &self.key)
                 .json(&json!({"userInput": "an article", "stream": true, "autoFinalize": false})),
         }
@@ -148,7 +177,9 @@ impl Rig {
 /// `response.output_text.delta`.
 fn is_token(frame: &str) -> bool {
     frame.contains("response.output_text.delta")
-        || (frame.contains("\"choices\"") && frame.contains("\"content\":\"") && !frame.contains("\"content\":\"\""))
+        || (frame.contains("\"choices\"")
+            && frame.contains("\"content\":\"")
+            && !frame.contains("\"content\":\"\""))
 }
 
 async fn one(http: &reqwest::Client, rig: &Rig, target: Target) -> Trace {
@@ -188,8 +219,17 @@ struct Summary {
     cpu: Duration,
 }
 
-async fn sequential(upstream: &FakeUpstream, rig: &Rig, target: Target, runs: usize, interval: Duration) -> Summary {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
+async fn sequential(
+    upstream: &FakeUpstream,
+    rig: &Rig,
+    target: Target,
+    runs: usize,
+    interval: Duration,
+) -> Summary {
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .expect("client");
     for _ in 0..5 {
         upstream.push(scenario(interval));
         one(&http, rig, target).await;
@@ -215,8 +255,18 @@ async fn sequential(upstream: &FakeUpstream, rig: &Rig, target: Target, runs: us
 }
 
 /// `n` streams at once at `interval`; returns (streams complete, stalls, RSS growth per stream).
-async fn concurrent(upstream: &FakeUpstream, rig: &Rig, target: Target, n: usize, interval: Duration) -> (usize, usize, f64) {
-    let http = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(n).build().expect("client");
+async fn concurrent(
+    upstream: &FakeUpstream,
+    rig: &Rig,
+    target: Target,
+    n: usize,
+    interval: Duration,
+) -> (usize, usize, f64) {
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(n)
+        .build()
+        .expect("client");
     for _ in 0..n {
         upstream.push(scenario(interval));
     }
@@ -235,13 +285,23 @@ async fn concurrent(upstream: &FakeUpstream, rig: &Rig, target: Target, n: usize
     sampler.abort();
     let complete = traces.iter().filter(|t| t.frames == TOKENS).count();
     // A stall: a gap between two tokens more than 4× the upstream's interval.
-    let stalls = traces.iter().filter(|t| t.gaps.iter().any(|g| *g > interval * 4)).count();
-    let growth = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(rss_before) as f64 / n as f64;
+    let stalls = traces
+        .iter()
+        .filter(|t| t.gaps.iter().any(|g| *g > interval * 4))
+        .count();
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(rss_before) as f64
+        / n as f64;
     (complete, stalls, growth)
 }
 
 pub fn run(quick: bool) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
         let upstream = FakeUpstream::start().await;
         let rig = rig(&upstream).await;

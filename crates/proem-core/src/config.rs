@@ -33,6 +33,7 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub secrets: SecretsConfig,
     pub upstream: UpstreamConfig,
+    pub mcp: McpConfig,
     /// The catalog `model_id` that writes Auto-mode version descriptions; unset: none are written.
     pub describer_model: Option<String>,
     /// LLM providers and their models, `[providers.<name>]`.
@@ -90,6 +91,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             secrets: SecretsConfig::default(),
             upstream: UpstreamConfig::default(),
+            mcp: McpConfig::default(),
             describer_model: None,
             providers: BTreeMap::new(),
         }
@@ -147,6 +149,32 @@ impl UpstreamConfig {
             connect: std::time::Duration::from_secs(self.connect_timeout_secs),
             first_byte: std::time::Duration::from_secs(self.first_byte_timeout_secs),
             idle: std::time::Duration::from_secs(self.idle_timeout_secs),
+        }
+    }
+}
+
+/// The MCP endpoint (`/mcp`): which `Host` and `Origin` headers it answers, against DNS
+/// rebinding and cross-site calls from browsers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    /// Allowed `Host` values (`host` or `host:port`; without a port any port matches). The hosts
+    /// of `listen` and `public_url` are always allowed as well.
+    pub allowed_hosts: Vec<String>,
+    /// Allowed browser `Origin`s (`scheme://host:port`, `:*` for any port). Requests without an
+    /// `Origin` (CLI agents) always pass; the origin of `public_url` is always allowed as well.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://[::1]:*".into(),
+            ],
         }
     }
 }

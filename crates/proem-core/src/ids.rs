@@ -11,6 +11,7 @@ pub const ATTACHMENT: &str = "att";
 pub const RUN: &str = "run";
 pub const RECORD: &str = "rec";
 pub const USAGE: &str = "use";
+pub const ISSUE: &str = "iss";
 pub const REQUEST: &str = "req";
 
 /// A fresh id such as `usr_0193c9f0a1b27c3d8e4f5a6b7c8d9e0f`.

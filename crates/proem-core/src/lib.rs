@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod mcp;
 pub mod prompts;
 pub mod ratelimit;
 pub mod records;

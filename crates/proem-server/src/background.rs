@@ -1,6 +1,6 @@
 //! Background work, all on one tracked task set so shutdown waits for it: the batched activity
-//! writer and the janitor that sweeps expired rate windows and idempotency rows and expires idle
-//! run sessions (the 1 h TTL reaper).
+//! writer and the janitor that sweeps expired rate windows, idempotency rows and stored MCP call
+//! results, and expires idle run sessions (the 1 h TTL reaper).
 
 use std::time::Duration;
 
@@ -96,6 +96,9 @@ async fn janitor(engine: Engine, stop: CancellationToken) {
         }
         if let Err(e) = store.sweep_idempotency().await {
             tracing::warn!(error = %e, "idempotency sweep failed");
+        }
+        if let Err(e) = store.sweep_mcp_calls().await {
+            tracing::warn!(error = %e, "MCP call-result sweep failed");
         }
         if let Err(e) = engine.expire_sessions().await {
             tracing::warn!(error = %e, "run-session expiry failed");

@@ -13,6 +13,11 @@ pub struct RequestContext {
     pub public_url: Arc<str>,
 }
 
+/// The request id, also kept in the request's extensions for code that runs outside the request's
+/// task (the MCP session worker).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
 /// Runs `fut` with `ctx` as the current request context.
 pub async fn scope<F: Future>(ctx: RequestContext, fut: F) -> F::Output {
     CONTEXT.scope(ctx, fut).await

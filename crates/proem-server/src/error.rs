@@ -37,6 +37,11 @@ impl AppError {
     pub fn code(&self) -> ReasonCode {
         self.rejection.code
     }
+
+    /// The rejection this error answers with (for doors that do not speak HTTP, such as MCP).
+    pub(crate) fn into_rejection(self) -> Rejection {
+        self.rejection
+    }
 }
 
 impl From<Rejection> for AppError {

@@ -95,6 +95,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         )
         .with_param("body", "invalid_json")
     })?;
+    parse_value(value)
+}
+
+/// [`parse_json`] on an already parsed value (e.g. MCP tool arguments).
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
     if let Some(object) = value.as_object()
         && let Some(owned) = SERVER_OWNED.iter().find(|f| object.contains_key(**f))
     {

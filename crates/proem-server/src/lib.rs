@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod extract;
 mod http;
+mod mcp;
 mod metrics;
 mod middleware;
 mod state;
@@ -20,6 +21,7 @@ pub use error::AppError;
 pub use http::router;
 pub use http::routes::ROUTES;
 pub use http::table::{Access, RouteDef};
+pub use mcp::{TOOLS as MCP_TOOLS, ToolAccess as McpToolAccess, ToolDef as McpToolDef};
 pub use state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish
@@ -39,8 +41,11 @@ pub async fn serve(
     });
     let app = router(state.clone());
     let signal = shutdown.clone();
+    let mcp = state.mcp().shutdown().clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         signal.cancelled().await;
+        // Open MCP streams (a session's GET stream never ends by itself) close now.
+        mcp.cancel();
     });
     tracing::info!(listen = %addr, "proem listening");
     tokio::select! {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::background::{self, ActivitySink};
+use crate::mcp::McpHub;
 use crate::metrics::Metrics;
 
 /// Cheap to clone; every handler gets one.
@@ -26,6 +27,7 @@ struct Inner {
     engine: Engine,
     auth: Authenticator,
     activity: ActivitySink,
+    mcp: McpHub,
     metrics: Metrics,
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -81,6 +83,7 @@ impl AppState {
                 engine,
                 auth: Authenticator::default(),
                 activity,
+                mcp: McpHub::default(),
                 metrics: Metrics::default(),
                 tasks,
                 stop,
@@ -118,6 +121,11 @@ impl AppState {
 
     pub fn activity(&self) -> &ActivitySink {
         &self.inner.activity
+    }
+
+    /// Live MCP sessions: their keys and peers.
+    pub fn mcp(&self) -> &McpHub {
+        &self.inner.mcp
     }
 
     pub fn metrics(&self) -> &Metrics {

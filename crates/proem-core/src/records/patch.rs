@@ -23,18 +23,32 @@ use crate::store::records as rows;
 use crate::txn::Txn;
 use crate::{Error, Rejection};
 
-#[derive(Debug, Default, serde::Deserialize)]
+/// Merge patch of `PATCH /records/{id}`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecordPatch {
+    /// Record-level notes, at most 64 KB; `null` clears them.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub notes: Patch<String>,
+    /// The edit delta's tag, at most 64 KB: send it with `output`, or on a record that already
+    /// has an edit. Not on manual records.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub tag: Patch<String>,
+    /// At most 256 KB; cannot be cleared.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub input: Patch<String>,
+    /// The corrected output, at most 256 KB; creates or updates the edit delta, and writing the
+    /// model's output back removes it. Cannot be cleared.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub output: Patch<String>,
+    /// Reverts to turn N's output and drops the later deltas; not with `output` or `tag`, not on
+    /// manual records.
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub from_turn: Option<Value>,
 }
 

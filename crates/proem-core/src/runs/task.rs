@@ -18,7 +18,12 @@ use crate::{Error, ids};
 fn echoes_instructions(event: &str) -> bool {
     matches!(
         event,
-        "response.created" | "response.in_progress" | "response.queued" | "response.completed" | "response.incomplete" | "response.failed"
+        "response.created"
+            | "response.in_progress"
+            | "response.queued"
+            | "response.completed"
+            | "response.incomplete"
+            | "response.failed"
     )
 }
 

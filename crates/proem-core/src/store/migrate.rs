@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "runs",
         sql: include_str!("migrations/0004_runs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "mcp",
+        sql: include_str!("migrations/0005_mcp.sql"),
+    },
 ];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.

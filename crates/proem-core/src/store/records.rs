@@ -300,7 +300,21 @@ pub async fn insert_usage<'e>(
     Ok(())
 }
 
-type UsageTuple = (String, String, Option<String>, Option<String>, Option<String>, String, String, i64, i64, i64, i64, String, i64);
+type UsageTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+);
 
 /// A run's usage rows, oldest first.
 pub async fn usage_for_run<'e>(

@@ -5,6 +5,8 @@ mod activity;
 mod attachments;
 mod grants;
 mod health;
+mod mcp_tools;
+mod me;
 mod models;
 mod openapi;
 mod problems;
@@ -39,7 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(openapi::docs_page))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/problems/{reason_code}", get(problems::problem_page));
+        .route("/problems/{reason_code}", get(problems::problem_page))
+        .merge(crate::mcp::open_routes());
 
     let api = table::api_router(&state, routes::ROUTES)
         .fallback(route_not_found)
@@ -52,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn(tag_route))
         .layer(from_fn_with_state(state.clone(), timeout::timeout))
+        // After the deadline layer: a tool call lasts as long as its run.
+        .merge(crate::mcp::router(&state))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config().http.body_limit_bytes,
         ))
@@ -68,7 +73,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Copies the matched route template onto the response, for the metrics in the outer layer.
-async fn tag_route(req: Request, next: Next) -> Response {
+pub(crate) async fn tag_route(req: Request, next: Next) -> Response {
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(req).await;
     if let Some(m) = matched {

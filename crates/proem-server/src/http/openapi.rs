@@ -14,7 +14,13 @@ use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use proem_api::ReasonCode;
+use proem_api::mcp::{McpToggleRequest, McpToolState};
 use proem_api::problem::{PROBLEM_CONTENT_TYPE, Problem};
+use proem_api::records::{
+    CreateRecordRequest, FinalizeRequest, FinalizeResponse, ImageInput, RecordPatched,
+    RecordResponse, ReviseRequest, RunCancelled, RunRequest, RunResponse, Settings, Turn,
+};
+use proem_core::records::RecordPatch;
 use serde_json::json;
 use utoipa::openapi::example::{Example, ExampleBuilder};
 use utoipa::openapi::path::{Operation, PathItem};
@@ -25,11 +31,40 @@ use utoipa::openapi::{Content, Ref, RefOr, Response as ApiResponse, ResponseBuil
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::routes::ROUTES;
+use super::settings::SettingsPatch;
 use super::table::Access;
-use super::{activity, attachments, grants, health, models, problems, prompts, versions};
+use super::{
+    activity, attachments, grants, health, mcp_tools, me, models, problems, prompts, records, runs,
+    settings, versions,
+};
 
 /// Media type of problem documents, for the handlers' annotations.
 pub const PROBLEM: &str = PROBLEM_CONTENT_TYPE;
+
+/// The 200 answer of run, revise and record revise: the SSE events of protocol v1 (spec "Event
+/// taxonomy"; payloads built in `proem_core::runs::events`).
+pub const RUN_EVENTS: &str = "The turn as `text/event-stream`, protocol v1: each frame is an \
+`event:` name and one JSON `data:` line, sent as it happens; comment lines keep a quiet stream \
+alive. Once the stream has started, failures are events, never HTTP errors. Leaving early stops \
+nothing: the turn runs to the end and is stored.\n\n\
+- `run_session`, first: `{protocolVersion, runId, turnIndex, modelId, outputModality, \
+seededFromRecordId?}` (`seededFromRecordId` on a record revise).\n\
+- `response.output_text.delta` and the provider's other progress events, relayed verbatim: \
+`delta` is the next piece of output text.\n\
+- `run_completed`, the turn succeeded: `{runId, turnIndex, modelId, costMilliCents, \
+imageCount}`.\n\
+- `run_failed`, the turn failed: `{runId, reasonCode, message, charged, costMilliCents?, \
+usageLogId?}`; `charged: true` means the provider billed the call anyway.\n\
+- `run_replayed`, the whole stream of a retry with the same `Idempotency-Key`: `{runId, \
+turnIndex, modelId, outputModality, state, streamingInProgress, recordId?, hint}`; nothing runs \
+again, and `state` is a snapshot: poll `GET /runs/{runId}` for the live one.\n\
+- `record_finalized`, after `run_completed` when auto-finalize is on: `{runId, recordId, turns, \
+costMilliCents}`.\n\
+- `record_finalize_failed`, after `run_completed` when the chained finalize failed (the run \
+itself succeeded): `{runId, reasonCode, retryable}`; if `retryable`, call \
+`POST /runs/{runId}/finalize`.\n\
+- `record_finalize_skipped`, after `run_failed` when auto-finalize is on, informational only: \
+`{runId, reason: \"run_failed\", reasonCode}`.";
 
 /// The description of a problem response: one line per reason code, each code in backticks so
 /// [`Problems`] can attach an example document for it.
@@ -65,6 +100,8 @@ retries safe for 24 h. Every response carries `X-Request-Id`."
         prompts::patch_prompt,
         prompts::delete_prompt,
         prompts::switch_current_version,
+        mcp_tools::toggle_mcp_tool,
+        mcp_tools::rename_mcp_tool,
         versions::list_versions,
         versions::create_version,
         versions::get_version,
@@ -74,9 +111,25 @@ retries safe for 24 h. Every response carries `X-Request-Id`."
         attachments::upload_attachment,
         attachments::download_attachment,
         attachments::delete_attachment,
+        runs::run_prompt,
+        runs::revise_run,
+        runs::finalize_run,
+        runs::get_run,
+        runs::cancel_run,
+        runs::get_run_image,
+        runs::revise_record,
+        records::list_records,
+        records::create_record,
+        records::get_record,
+        records::patch_record,
+        records::delete_record,
+        records::get_record_image,
+        settings::get_settings,
+        settings::patch_settings,
         activity::list_activity,
         activity::activity_stats,
         grants::manage_grants,
+        me::get_me,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -84,14 +137,36 @@ retries safe for 24 h. Every response carries `X-Request-Id`."
         openapi_json,
         docs_page,
     ),
-    components(schemas(Problem)),
+    components(schemas(
+        Problem,
+        McpToggleRequest,
+        McpToolState,
+        RunRequest,
+        ImageInput,
+        ReviseRequest,
+        FinalizeRequest,
+        FinalizeResponse,
+        RunResponse,
+        RunCancelled,
+        Turn,
+        RecordResponse,
+        CreateRecordRequest,
+        RecordPatch,
+        RecordPatched,
+        Settings,
+        SettingsPatch,
+    )),
     modifiers(&SecuritySchemes, &AccessFromRouteTable, &Problems, &UniqueOperationIds),
     tags(
         (name = "models", description = "The live model catalog: ids and settings to paste into `modelSettings`."),
         (name = "prompts", description = "Prompts: list, read, create with a first version, merge-patch, switch the current version, delete."),
         (name = "versions", description = "A prompt's versions: history, read, create, merge-patch with `If-Match`, delete."),
         (name = "attachments", description = "Reference files attached to a prompt: upload, list, download, delete."),
+        (name = "runs", description = "Runs: stream a prompt version (SSE), revise it turn by turn, finalize it into a record, poll or cancel it. A record can be revised as a fresh run."),
+        (name = "records", description = "Records: finalized runs and manual seed pairs. List with filters, read, create, merge-patch and delete by the key that created them."),
+        (name = "settings", description = "The caller's persistent defaults, such as auto-finalize for runs."),
         (name = "activity", description = "What the caller's API keys did, and summary counts."),
+        (name = "keys", description = "The calling key: its user, scopes, grants and expiry."),
         (name = "grants", description = "Per-prompt grants of a key. Managed by people from a signed-in session, never by the keys themselves."),
         (name = "service", description = "Open routes: health, metrics, problem pages and this reference."),
     )
@@ -160,8 +235,13 @@ pub struct IdempotencyKey {
     /// 1–255 visible ASCII characters without commas, e.g. a fresh UUIDv4. A retry with the same
     /// key and body replays the first answer for 24 h; the same key on a different body is
     /// `idempotency_key_reused`.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255)]
-    idempotency_key: Option<String>,
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255
+    )]
+    idempotency_key: String,
 }
 
 /// The `If-Match` header of `PATCH …/versions/{vid}`.
@@ -171,8 +251,8 @@ pub struct IdempotencyKey {
 pub struct IfMatch {
     /// The version's `etag`, quoted or bare hex. A mismatch is `precondition_failed`; absent, the
     /// patch applies unconditionally.
-    #[param(rename = "If-Match")]
-    if_match: Option<String>,
+    #[param(rename = "If-Match", required = false)]
+    if_match: String,
 }
 
 /// `POST /prompts/{id}/attachments` as `multipart/form-data`.

@@ -185,10 +185,16 @@ pub async fn delete_prompt(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let (tx, deleted) = state.engine().delete_prompt(&caller, &id).await?;
-    idem.commit(
-        &state,
-        tx,
-        touching(&id, Some(&id), StatusCode::OK, deleted),
-    )
-    .await
+    let response = idem
+        .commit(
+            &state,
+            tx,
+            touching(&id, Some(&id), StatusCode::OK, deleted),
+        )
+        .await?;
+    // The prompt may have been one of the user's MCP tools.
+    state
+        .mcp()
+        .notify_tools_changed(caller.user_id(), &state.engine().tasks);
+    Ok(response)
 }

@@ -6,10 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use proem_api::ReasonCode;
-use proem_api::records::CreateRecordRequest;
+use proem_api::problem::Problem;
+use proem_api::prompts::Page;
+use proem_api::records::{CreateRecordRequest, RecordPatched, RecordResponse};
 use proem_core::records::{RecordPatch, RecordQuery};
 use serde::Deserialize;
 
+use super::openapi::{IdempotencyKey, PROBLEM, PageParams, problems};
 use super::respond::{created, touching};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller, PageQuery};
@@ -45,6 +48,33 @@ fn int_param(name: &str, raw: Option<&str>) -> AppResult<Option<i64>> {
     .transpose()
 }
 
+/// List records
+///
+/// The caller's records, newest first, filtered by any of the query parameters. `inputText` and
+/// `outputText` are cut at `maxInputChars` / `maxOutputChars`; `inputTruncated` / `truncated`
+/// say when they were.
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/records",
+    tag = "records",
+    params(
+        ("promptId" = Option<String>, Query, description = "Only this prompt's records."),
+        ("versionId" = Option<String>, Query, description = "Only records of this version."),
+        ("source" = Option<String>, Query, description = "`API`, `Manual`, `App` or `Headless` (any case)."),
+        ("createdBy" = Option<String>, Query, description = "Only records created by this API key id."),
+        ("clientIdempotencyKey" = Option<String>, Query, description = "Only the record of the run, or the manual record, sent with this idempotency key."),
+        ("runSessionId" = Option<String>, Query, description = "Only the record this run finalized into."),
+        ("maxInputChars" = Option<i64>, Query, minimum = 0, maximum = 32768, description = "Cut `inputText` at this many characters, 0–32768 (default 4096)."),
+        ("maxOutputChars" = Option<i64>, Query, minimum = 0, maximum = 32768, description = "Cut `outputText` at this many characters, 0–32768 (default 4096)."),
+        PageParams,
+    ),
+    responses(
+        (status = 200, description = "A page of records.", body = Page<RecordResponse>),
+        (status = 400, description = problems(&[ReasonCode::ParamOutOfRange, ReasonCode::InvalidParams, ReasonCode::InvalidSource, ReasonCode::InvalidCursor, ReasonCode::CursorFilterMismatch]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn list_records(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -68,6 +98,18 @@ pub async fn list_records(
     Ok(axum::Json(page).into_response())
 }
 
+/// Get a record
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/records/{id}",
+    tag = "records",
+    params(("id" = String, Path, description = "The record id.")),
+    responses(
+        (status = 200, description = "The record with its turns, untruncated.", body = RecordResponse),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RecordNotFound]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn get_record(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -78,6 +120,30 @@ pub async fn get_record(
     Ok(touching(&prompt_id, Some(&id), StatusCode::OK, record))
 }
 
+/// Patch a record
+///
+/// RFC 7396 merge patch by the key that created the record, at any time. `notes` is
+/// record-level; `output` creates or updates the edit delta and `tag` labels it; writing the
+/// model's output back removes the edit; `fromTurn: N` reverts to turn N. Manual records change
+/// only `notes`, `input` and `output`.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/public/records/{id}",
+    tag = "records",
+    params(("id" = String, Path, description = "The record id."), IdempotencyKey),
+    request_body(content(
+        (RecordPatch = "application/merge-patch+json"),
+        (RecordPatch = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The record's patchable fields after the patch.", body = RecordPatched),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidRequest, ReasonCode::FromTurnInvalid, ReasonCode::FromTurnOutOfRange, ReasonCode::TagRequiresOutput, ReasonCode::TagRequiresDistinctOutput, ReasonCode::TagWouldBeLostOnRevert]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired, ReasonCode::RecordNotOwnedByApiKey]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RecordNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 409, description = problems(&[ReasonCode::RecordNoEditDelta]), body = Problem, content_type = PROBLEM),
+        (status = 413, description = problems(&[ReasonCode::NotesTooLarge, ReasonCode::TagTooLarge, ReasonCode::InputTooLarge, ReasonCode::OutputTooLarge]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn patch_record(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -94,6 +160,22 @@ pub async fn patch_record(
     .await
 }
 
+/// Delete a record
+///
+/// Deletes the record for good, only by the key that created it and within 24 h of its creation.
+/// The run it came from forgets it: finalizing or revising that run again is `record_was_deleted`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/public/records/{id}",
+    tag = "records",
+    params(("id" = String, Path, description = "The record id."), IdempotencyKey),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired, ReasonCode::RecordNotOwnedByApiKey]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RecordNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 409, description = problems(&[ReasonCode::RecordSelfDeleteWindowExpired]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn delete_record(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -109,6 +191,27 @@ pub async fn delete_record(
     idem.commit(&state, tx, response).await
 }
 
+/// Create a record
+///
+/// A manual record: an input/output seed pair for a text prompt, no model call. The body's
+/// `idempotencyKey` (24 h) returns the record it created for the same payload.
+#[utoipa::path(
+    post,
+    path = "/api/v2/public/records",
+    tag = "records",
+    params(IdempotencyKey),
+    request_body(content = CreateRecordRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `Location` names the new record.", body = RecordResponse,
+            headers(("Location" = String, description = "`/api/v2/public/records/{id}`"))),
+        (status = 200, description = "The body's `idempotencyKey` already created this record.", body = RecordResponse),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::PromptNotFound]), body = Problem, content_type = PROBLEM),
+        (status = 409, description = problems(&[ReasonCode::IdempotencyKeyReused, ReasonCode::ManualRecordModalityUndetermined, ReasonCode::ManualRecordModalityNotSupported, ReasonCode::PromptRecordCapReached]), body = Problem, content_type = PROBLEM),
+        (status = 413, description = problems(&[ReasonCode::InputTooLarge, ReasonCode::OutputTooLarge, ReasonCode::NotesTooLarge]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn create_record(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -131,8 +234,25 @@ pub struct ImageQuery {
     index: Option<String>,
 }
 
-/// `GET /records/{id}/image?index=N`: image-output runs are not built yet, so records hold no
-/// images; the index is still validated first.
+/// Get a record image
+///
+/// Image `index` of the record. Image-output runs are not built yet, so records hold no images:
+/// after the index is checked, a text record answers `no_image_stored`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/records/{id}/image",
+    tag = "records",
+    params(
+        ("id" = String, Path, description = "The record id."),
+        ("index" = Option<i64>, Query, minimum = 0, description = "The image index, ≥ 0 (default 0)."),
+    ),
+    responses(
+        (status = 200, description = "The image's bytes.", content_type = "image/png"),
+        (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidIndex]), body = Problem, content_type = PROBLEM),
+        (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RecordNotFound, ReasonCode::NoImageStored]), body = Problem, content_type = PROBLEM),
+    ),
+)]
 pub async fn get_record_image(
     State(state): State<AppState>,
     Caller(caller): Caller,

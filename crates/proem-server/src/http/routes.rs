@@ -5,7 +5,10 @@ use proem_api::scope::Permission::*;
 
 use super::table::Access::{Key, SessionOnly};
 use super::table::{RouteDef, route_table};
-use super::{activity, attachments, grants, models, prompts, records, runs, settings, versions};
+use super::{
+    activity, attachments, grants, mcp_tools, me, models, prompts, records, runs, settings,
+    versions,
+};
 
 route_table! {
     GET "/v2/public/models" Key(ModelsRead) => models::list_models,
@@ -15,6 +18,8 @@ route_table! {
     PATCH "/v2/public/prompts/{id}" Key(PromptsWrite) => prompts::patch_prompt,
     DELETE "/v2/public/prompts/{id}" Key(PromptsWrite) => prompts::delete_prompt,
     PUT "/v2/public/prompts/{id}/current-version" Key(PromptsWrite) => prompts::switch_current_version,
+    POST "/v2/prompts/{id}/mcp-toggle" Key(PromptsWrite) => mcp_tools::toggle_mcp_tool,
+    POST "/v2/prompts/{id}/mcp-rename" Key(PromptsWrite) => mcp_tools::rename_mcp_tool,
     GET "/v2/public/prompts/{id}/versions" Key(PromptsRead) => versions::list_versions,
     POST "/v2/public/prompts/{id}/versions" Key(PromptsWrite) => versions::create_version,
     GET "/v2/public/prompts/{id}/versions/{vid}" Key(PromptsRead) => versions::get_version,
@@ -38,6 +43,8 @@ route_table! {
     POST "/v2/public/records/{id}/revise" Key(RunsExecute) => runs::revise_record,
     GET "/v2/public/records/{id}/image" Key(RecordsRead) => records::get_record_image,
     GET "/v2/public/settings" Key(SettingsRead) => settings::get_settings,
+    // No permission is held by every key; `settings:read` (the `read` scope) is the closest.
+    GET "/v2/public/me" Key(SettingsRead) => me::get_me,
     PATCH "/v2/public/settings" Key(SettingsWrite) => settings::patch_settings,
     GET "/settings/api-keys/activity" Key(ActivityRead) => activity::list_activity,
     GET "/settings/api-keys/activity/stats" Key(ActivityRead) => activity::activity_stats,

@@ -7,17 +7,31 @@ use proem_api::patch::Patch;
 use proem_api::records::Settings;
 use serde::Deserialize;
 
+use super::openapi::IdempotencyKey;
 use crate::error::AppResult;
 use crate::extract::{ApiJson, Caller};
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+/// Merge patch of `PATCH /settings`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SettingsPatch {
+    /// Whether runs chain a finalize when the call does not say; `null` returns to the default
+    /// (on).
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     auto_finalize_mcp_runs: Patch<bool>,
 }
 
+/// Get settings
+///
+/// The caller's persistent defaults.
+#[utoipa::path(
+    get,
+    path = "/api/v2/public/settings",
+    tag = "settings",
+    responses((status = 200, description = "The caller's settings.", body = Settings)),
+)]
 pub async fn get_settings(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -25,6 +39,21 @@ pub async fn get_settings(
     Ok(Json(state.engine().settings(&caller).await?))
 }
 
+/// Patch settings
+///
+/// RFC 7396 merge patch of the caller's defaults: an absent field is left alone, `null` returns it
+/// to the server default.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/public/settings",
+    tag = "settings",
+    params(IdempotencyKey),
+    request_body(content(
+        (SettingsPatch = "application/merge-patch+json"),
+        (SettingsPatch = "application/json"),
+    )),
+    responses((status = 200, description = "The settings after the patch.", body = Settings)),
+)]
 pub async fn patch_settings(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -203,7 +203,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// For each top-level field: presence, length and a SHA-256 prefix; never the content.
-fn field_metadata(body: &Bytes) -> Map<String, Value> {
+pub(crate) fn field_metadata(body: &Bytes) -> Map<String, Value> {
     let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(body) else {
         return Map::from_iter([("body".to_owned(), describe(&String::from_utf8_lossy(body)))]);
     };

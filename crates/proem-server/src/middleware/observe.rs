@@ -16,9 +16,11 @@ use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id: Arc<str> = Arc::from(ids::new_id(ids::REQUEST));
+    req.extensions_mut()
+        .insert(context::RequestId(request_id.clone()));
     let method = req.method().clone();
     let route = req
         .extensions()

@@ -203,7 +203,8 @@ async fn list_filters_by_prompt_version_source_key_idempotency_key_and_run() {
     let rec_other = str_of(&find(&events, "record_finalized")["recordId"]);
     let other_run = str_of(&find(&events, "run_session")["runId"]);
 
-    let cases: Vec<(Vec<(&str, &str)>, Vec<&String>)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a String>);
+    let cases: Vec<Case> = vec![
         (
             vec![("promptId", f.prompt.as_str())],
             vec![&rec_v2, &rec_manual, &rec_a],

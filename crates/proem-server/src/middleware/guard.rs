@@ -68,8 +68,18 @@ pub async fn guard(
                 .unwrap_or_else(|| json!({}))
                 .to_string(),
         };
-        if let Err(e) = state.store().write_audit(&entry).await {
-            tracing::error!(error = %e, "cannot write an audit row");
+        let store = state.store().clone();
+        let write = async move {
+            if let Err(e) = store.write_audit(&entry).await {
+                tracing::error!(error = %e, "cannot write an audit row");
+            }
+        };
+        if is_stream(&response) {
+            // A run's stream starts now; its audit row follows on a tracked task rather than
+            // delaying the first token.
+            state.engine().tasks.spawn(write);
+        } else {
+            write.await;
         }
     }
     state.activity().record(ActivityEntry {
@@ -193,6 +203,13 @@ async fn admitted(
         None => next.run(req).await,
     };
     (response, fields)
+}
+
+fn is_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

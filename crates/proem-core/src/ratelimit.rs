@@ -83,6 +83,22 @@ pub enum Overflow {
 }
 
 impl Decision {
+    /// The `rate_limited` refusal when a bucket overflowed, naming which one; `None` when allowed.
+    pub fn refusal(&self, now_ms: i64) -> Option<crate::Rejection> {
+        let which = match self.overflowed? {
+            Overflow::User => "user",
+            Overflow::Key => "key",
+        };
+        Some(crate::Rejection::new(
+            proem_api::ReasonCode::RateLimited,
+            format!(
+                "The per-{which} {} bucket is full for this minute; retry in {} s.",
+                self.limits.bucket,
+                self.retry_after_secs(now_ms)
+            ),
+        ))
+    }
+
     /// Seconds until the window resets, at least 1.
     pub fn retry_after_secs(&self, now_ms: i64) -> i64 {
         ((self.reset_at_ms - now_ms + 999) / 1000).max(1)

@@ -14,7 +14,7 @@ use proem_core::auth::Principal;
 use proem_core::ids;
 use proem_core::ratelimit::RateClass;
 use proem_core::store::mcp::CallKey;
-use proem_core::store::{ActivityEntry, AuditEntry, Begin, IdemKey, StoredResponse};
+use proem_core::store::{Begin, IdemKey, StoredResponse};
 use proem_core::txn::Txn;
 use rmcp::ErrorData as McpError;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProgressToken};
@@ -28,6 +28,7 @@ use super::table::{Hints, Invoke, ToolAccess, ToolDef, ToolFn};
 use super::tools::{self, TOOLS};
 use super::web::{NO_SESSION, SESSION_HEADER};
 use crate::context::RequestId;
+use crate::middleware::guard::{Trail, write_trail};
 use crate::state::AppState;
 
 /// Where an MCP client puts an idempotency key (spec "Differences from local CLI MCP").
@@ -353,22 +354,10 @@ async fn take_slot(call: &Call, access: ToolAccess) -> Result<(), Failure> {
         .store()
         .take_rate_slot(call.caller.key_id(), call.caller.user_id(), limits)
         .await?;
-    if decision.allowed {
-        return Ok(());
+    match decision.refusal(state.store().now_ms()) {
+        None => Ok(()),
+        Some(refusal) => Err(refusal.into()),
     }
-    let which = match decision.overflowed {
-        Some(proem_core::ratelimit::Overflow::User) => "user",
-        _ => "key",
-    };
-    Err(proem_core::Rejection::new(
-        ReasonCode::RateLimited,
-        format!(
-            "The per-{which} {} bucket is full for this minute; retry in {} s.",
-            limits.bucket,
-            decision.retry_after_secs(state.store().now_ms())
-        ),
-    )
-    .into())
 }
 
 /// `tool_grant_required` unless the key's allow-list is unset, `["*"]`, or names the tool.
@@ -555,41 +544,24 @@ async fn record(
                 .and_then(|s| s["promptId"].as_str())
                 .map(str::to_owned)
         });
-    let state = &call.state;
-    let now = state.store().now_ms();
-    let route = format!("MCP {}", call.tool);
-    if !hints.read_only {
-        let object_id = ["runId", "recordId", "attachmentId", "versionId"]
-            .iter()
-            .find_map(|k| args.get(*k).and_then(Value::as_str).map(str::to_owned))
-            .or_else(|| prompt_id.clone());
+    let object_id = ["runId", "recordId", "attachmentId", "versionId"]
+        .iter()
+        .find_map(|k| args.get(*k).and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| prompt_id.clone());
+    let fields = (!hints.read_only).then(|| {
         let bytes = Bytes::from(serde_json::to_vec(args).unwrap_or_default());
-        let entry = AuditEntry {
-            id: ids::new_id("aud"),
-            at: now,
-            user_id: call.caller.user_id().to_owned(),
-            key_id: Some(call.caller.key_id().to_owned()),
-            method: "MCP".to_owned(),
-            route: route.clone(),
-            object_id,
-            status,
-            fields: Value::Object(crate::middleware::guard::field_metadata(&bytes)).to_string(),
-        };
-        if let Err(e) = state.store().write_audit(&entry).await {
-            tracing::error!(error = %e, "cannot write an audit row");
-        }
-    }
-    state.activity().record(ActivityEntry {
-        id: ids::new_id("act"),
-        at: now,
-        user_id: call.caller.user_id().to_owned(),
-        key_id: call.caller.key_id().to_owned(),
-        method: "MCP".to_owned(),
-        route,
-        status,
-        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        prompt_id,
+        crate::middleware::guard::field_metadata(&bytes)
     });
+    let trail = Trail {
+        method: "MCP".to_owned(),
+        route: format!("MCP {}", call.tool),
+        status,
+        object_id,
+        prompt_id,
+        fields,
+        started,
+    };
+    write_trail(&call.state, &call.caller, trail, false).await;
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use proem_api::ReasonCode;
 use proem_core::auth::Principal;
 use proem_core::ids;
-use proem_core::ratelimit::{Decision, Overflow, RateClass};
+use proem_core::ratelimit::{Decision, RateClass};
 use proem_core::store::{ActivityEntry, AuditEntry};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -48,25 +48,54 @@ pub async fn guard(
         .cloned()
         .unwrap_or_default();
     let status = response.status().as_u16();
+    let deferred = is_stream(&response);
+    let trail = Trail {
+        method: method.to_string(),
+        route: format!("/api{}", route.path),
+        status,
+        object_id: touched.object_id.or_else(|| touched.prompt_id.clone()),
+        prompt_id: touched.prompt_id,
+        fields: mutating.then(|| fields.unwrap_or_default()),
+        started,
+    };
+    // A run's stream starts now; its audit row follows on a tracked task rather than delaying
+    // the first token.
+    write_trail(&state, &principal, trail, deferred).await;
+    response
+}
+
+/// What one request did: its activity row, and for a change (`fields` set) its audit row.
+pub(crate) struct Trail {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub object_id: Option<String>,
+    pub prompt_id: Option<String>,
+    /// Content metadata of the request's fields; `Some` marks a change, which is audited.
+    pub fields: Option<Map<String, Value>>,
+    pub started: Instant,
+}
+
+/// Writes a request's audit row (inline, or with `defer_audit` on a tracked task) and hands its
+/// activity row to the batched writer. REST and MCP both record through here.
+pub(crate) async fn write_trail(
+    state: &AppState,
+    principal: &Principal,
+    t: Trail,
+    defer_audit: bool,
+) {
     let now = state.store().now_ms();
-    let route_name = format!("/api{}", route.path);
-    if mutating {
+    if let Some(fields) = t.fields {
         let entry = AuditEntry {
             id: ids::new_id("aud"),
             at: now,
             user_id: principal.user_id().to_owned(),
             key_id: Some(principal.key_id().to_owned()),
-            method: method.to_string(),
-            route: route_name.clone(),
-            object_id: touched
-                .object_id
-                .clone()
-                .or_else(|| touched.prompt_id.clone()),
-            status,
-            fields: fields
-                .map(Value::Object)
-                .unwrap_or_else(|| json!({}))
-                .to_string(),
+            method: t.method.clone(),
+            route: t.route.clone(),
+            object_id: t.object_id,
+            status: t.status,
+            fields: Value::Object(fields).to_string(),
         };
         let store = state.store().clone();
         let write = async move {
@@ -74,9 +103,7 @@ pub async fn guard(
                 tracing::error!(error = %e, "cannot write an audit row");
             }
         };
-        if is_stream(&response) {
-            // A run's stream starts now; its audit row follows on a tracked task rather than
-            // delaying the first token.
+        if defer_audit {
             state.engine().tasks.spawn(write);
         } else {
             write.await;
@@ -87,13 +114,12 @@ pub async fn guard(
         at: now,
         user_id: principal.user_id().to_owned(),
         key_id: principal.key_id().to_owned(),
-        method: method.to_string(),
-        route: route_name,
-        status,
-        latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        prompt_id: touched.prompt_id,
+        method: t.method,
+        route: t.route,
+        status: t.status,
+        latency_us: i64::try_from(t.started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        prompt_id: t.prompt_id,
     });
-    response
 }
 
 /// Everything between authentication and the handler; returns the response and, for JSON
@@ -247,19 +273,11 @@ fn describe(content: &str) -> Value {
 }
 
 fn rate_limited(decision: &Decision, now_ms: i64) -> AppError {
-    let which = match decision.overflowed {
-        Some(Overflow::User) => "user",
-        _ => "key",
-    };
-    let retry = decision.retry_after_secs(now_ms);
-    let mut e = AppError::new(
-        ReasonCode::RateLimited,
-        format!(
-            "The per-{which} {} bucket is full for this minute; retry in {retry} s.",
-            decision.limits.bucket
-        ),
-    );
-    if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+    let refusal = decision.refusal(now_ms).unwrap_or_else(|| {
+        proem_core::Rejection::new(ReasonCode::RateLimited, "The rate-limit bucket is full.")
+    });
+    let mut e = AppError::from(refusal);
+    if let Ok(v) = HeaderValue::from_str(&decision.retry_after_secs(now_ms).to_string()) {
         e = e.with_header(header::RETRY_AFTER, v);
     }
     e

@@ -21,7 +21,10 @@ pub use error::AppError;
 pub use http::router;
 pub use http::routes::ROUTES;
 pub use http::table::{Access, RouteDef};
-pub use mcp::{TOOLS as MCP_TOOLS, ToolAccess as McpToolAccess, ToolDef as McpToolDef};
+pub use mcp::{
+    TOOLS as MCP_TOOLS, ToolAccess as McpToolAccess, ToolDef as McpToolDef,
+    TransportOptions as McpTransportOptions, transport as mcp_transport,
+};
 pub use state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then lets in-flight requests finish

@@ -15,27 +15,20 @@ mod schema;
 mod server;
 mod table;
 mod tools;
+mod transport;
 mod web;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 pub use hub::McpHub;
 pub use table::{ToolAccess, ToolDef};
 pub use tools::TOOLS;
+pub use transport::{TransportOptions, transport};
 
 use crate::middleware::auth;
 use crate::state::AppState;
-
-/// An idle MCP session (no request, no open stream) is closed after this long; the client then
-/// initializes a new one.
-const SESSION_IDLE: Duration = Duration::from_secs(3600);
 
 /// Names of the core tools, which no prompt's synthesized tool may take.
 pub fn reserved_tool_names() -> Vec<&'static str> {
@@ -51,18 +44,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
     hosts.extend(host_of(state.public_url()));
     let mut origins = config.mcp.allowed_origins.clone();
     origins.push(state.public_url().to_string());
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(SESSION_IDLE);
     let service_state = state.clone();
-    let service = StreamableHttpService::new(
+    let service = transport(
         move || Ok(server::ProemMcp::new(service_state.clone())),
-        Arc::new(sessions),
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(hosts)
-            .with_allowed_origins(origins)
-            .enforce_origin_validation()
-            .with_max_request_body_bytes(config.http.body_limit_bytes)
-            .with_cancellation_token(state.mcp().shutdown().child_token()),
+        TransportOptions {
+            hosts,
+            origins,
+            body_limit: config.http.body_limit_bytes,
+            cancel: state.mcp().shutdown().child_token(),
+        },
     );
     Router::new()
         .nest_service("/mcp", service)

@@ -137,6 +137,9 @@ async fn per_user_overflow_is_rate_limited_naming_the_user_bucket() {
     let body = expect_problem(r, 429, "rate_limited").await;
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("per-user"), "{detail}");
+    // The key's slot, taken before the user's bucket refused, was given back.
+    let again = get(&server, &second, PROMPTS).await;
+    assert_eq!(header(&again, "x-ratelimit-bucket"), "key=9/10,user=0/4");
     // Another user is not affected.
     let (_, _, stranger) = user_with_key_id(&server, &["read"]).await;
     assert_eq!(get(&server, &stranger, PROMPTS).await.status(), 200);

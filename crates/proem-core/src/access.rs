@@ -34,6 +34,19 @@ impl Engine {
         Ok(prompt)
     }
 
+    /// [`Engine::check_prompt`] with the grant already looked up (`reaches`), for a caller that
+    /// read it beside the prompt.
+    pub(crate) fn admit_prompt(
+        caller: &Principal,
+        prompt: Option<PromptRow>,
+        id: &str,
+        reaches: bool,
+    ) -> Result<PromptRow, Error> {
+        let prompt = own_live(caller, prompt, id)?;
+        grant_required_unless(reaches, id)?;
+        Ok(prompt)
+    }
+
     /// `grant_required` when the caller's key is restricted to other prompts.
     pub async fn check_grant(&self, caller: &Principal, prompt_id: &str) -> Result<(), Error> {
         let reaches = self

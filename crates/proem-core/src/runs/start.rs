@@ -1,10 +1,11 @@
 //! `POST /prompts/{id}/run`: freeze the version, open a session in Running, and start the turn's
 //! task once the session is committed. Validation failures are problems before any stream starts.
 
+use futures::TryFutureExt as _;
 use proem_api::ReasonCode;
 use proem_api::records::RunRequest;
 use proem_llm::{LlmRequest, Message, Part, Role, Target};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::task::TurnJob;
 use super::{ImageRef, RunEvent, SessionTurn, Snapshot, TTL_MS, TextRef};
@@ -72,13 +73,31 @@ impl Engine {
             .with_param("userInput", "too_large")
             .into());
         }
-        let prompt = self.reach_prompt(caller, prompt_id).await?;
+        // Everything the run needs is read at once, on as many pool connections: the checks
+        // below then run in the order a sequential read would give (prompt, grant, version), so
+        // a prompt the caller cannot reach reveals nothing. Time to first token is the product.
+        let reader = self.store.reader();
+        let (prompt, version, reaches, attachments, auto_finalize) = tokio::try_join!(
+            prompt_rows::prompt(reader, prompt_id).map_err(Error::from),
+            prompt_rows::version_for_run(reader, prompt_id, req.version_id.as_deref())
+                .map_err(Error::from),
+            self.store
+                .key_reaches_prompt(caller.key_id(), prompt_id)
+                .map_err(Error::from),
+            attachment_rows::list(reader, prompt_id).map_err(Error::from),
+            self.auto_finalize(caller.user_id(), req.auto_finalize.or(query_auto_finalize)),
+        )?;
+        let prompt = Self::admit_prompt(caller, prompt, prompt_id, reaches)?;
         let version_id = match req.version_id.or(prompt.current_version_id.clone()) {
             Some(v) => v,
             None => return Err(current_version_missing()),
         };
-        let version = prompt_rows::version(self.store.reader(), &version_id)
-            .await?
+        // The current version may have been switched between the two reads.
+        let version = match version {
+            Some(v) if v.id == version_id => Some(v),
+            _ => prompt_rows::version(reader, &version_id).await?,
+        };
+        let version = version
             .filter(|v| v.prompt_id == prompt.id && v.deleted_at.is_none())
             .ok_or_else(|| {
                 if prompt.current_version_id.as_deref() == Some(version_id.as_str()) {
@@ -97,7 +116,7 @@ impl Engine {
             .accept_images(caller.user_id(), &prompt.id, accepts_images, &req.images)
             .await?;
         let mut text_attachments = Vec::new();
-        for a in attachment_rows::list(self.store.reader(), &prompt.id).await? {
+        for a in attachments {
             match a.kind.as_str() {
                 "image" if accepts_images => images.push(ImageRef {
                     mime_type: a.content_type.clone(),
@@ -120,9 +139,6 @@ impl Engine {
             text_attachments,
             attachment_ids,
         };
-        let auto_finalize = self
-            .auto_finalize(caller.user_id(), req.auto_finalize.or(query_auto_finalize))
-            .await?;
         let request = self.llm_request(&snapshot, &user_input).await?;
         let now = self.store.now_ms();
         let run_id = ids::new_id(ids::RUN);
@@ -168,7 +184,8 @@ impl Engine {
         Ok((tx, RunStart { run_id, events }))
     }
 
-    /// Queues `run_session` and starts the turn's task once `tx` commits.
+    /// Queues `run_session` and starts the turn's task now; the task stores nothing until `tx`
+    /// commits, and gives up if it rolls back (see [`TurnJob::run`]).
     pub(crate) fn launch_turn(
         &self,
         tx: &mut Txn,
@@ -184,10 +201,11 @@ impl Engine {
             output_modality,
             seeded_from,
         ));
-        let engine = self.clone();
+        let (commit, committed) = oneshot::channel();
         tx.after_commit(move || {
-            engine.tasks.clone().spawn(job.run(engine, sender));
+            let _ = commit.send(());
         });
+        self.tasks.spawn(job.run(self.clone(), sender, committed));
         receiver
     }
 

@@ -6,6 +6,7 @@ use futures::StreamExt;
 use proem_api::ReasonCode;
 use proem_llm::{Event, LlmError, LlmRequest};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
 use super::{Command, DELTAS_CAP_BYTES, RunEvent, Session, SessionTurn};
 use crate::engine::Engine;
@@ -68,8 +69,33 @@ impl TurnJob {
         }
     }
 
-    pub async fn run(self, engine: Engine, events: UnboundedSender<RunEvent>) {
-        let outcome = self.call(&engine, &events).await;
+    /// Calls the provider and stores the turn. `committed` resolves when the transaction that
+    /// opened the turn commits, and fails when it rolls back. The call starts before that,
+    /// beside the commit, because the caller is waiting for the first token; frames only queue
+    /// on `events` until the commit hands the stream to the caller. Nothing is stored, and the
+    /// call is dropped mid-flight, unless the turn was committed. (A call dropped that way may
+    /// still be billed upstream; it only happens when the database refuses the commit.)
+    pub async fn run(
+        self,
+        engine: Engine,
+        events: UnboundedSender<RunEvent>,
+        mut committed: oneshot::Receiver<()>,
+    ) {
+        let mut call = std::pin::pin!(self.call(&engine, &events));
+        let mut awaiting_commit = true;
+        let outcome = tokio::select! {
+            gate = &mut committed => {
+                if gate.is_err() {
+                    return;
+                }
+                awaiting_commit = false;
+                call.await
+            }
+            outcome = &mut call => outcome,
+        };
+        if awaiting_commit && committed.await.is_err() {
+            return;
+        }
         let result = match outcome.failure {
             None => self.complete(&engine, &events, outcome).await,
             Some(_) => self.fail(&engine, &events, outcome).await,

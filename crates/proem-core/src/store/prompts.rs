@@ -238,6 +238,24 @@ pub async fn version<'e>(
     Ok(row.map(version_row))
 }
 
+/// The version a run of `prompt_id` uses: `id` when given, else the prompt's current version. One
+/// statement that does not need the prompt row first, so a run reads both side by side.
+pub async fn version_for_run<'e>(
+    e: impl Executor<'e, Database = Any>,
+    prompt_id: &str,
+    id: Option<&str>,
+) -> StoreResult<Option<VersionRow>> {
+    let row: Option<VersionTuple> = sqlx::query_as(sql(format!(
+        "SELECT {VERSION_COLUMNS} FROM prompt_versions \
+         WHERE id = COALESCE($1, (SELECT current_version_id FROM prompts WHERE id = $2))"
+    )))
+    .bind(id)
+    .bind(prompt_id)
+    .fetch_optional(e)
+    .await?;
+    Ok(row.map(version_row))
+}
+
 /// A page of a prompt's live versions, highest number first, below `before_number`.
 pub async fn list_versions<'e>(
     e: impl Executor<'e, Database = Any>,

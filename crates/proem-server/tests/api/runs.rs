@@ -921,3 +921,53 @@ async fn relayed_responses_frames_never_echo_the_prompt_text() {
         "the prompt text leaked into the stream"
     );
 }
+
+/// The turn's task calls the provider while the session row commits; when that transaction rolls
+/// back instead, the task drops the call mid-flight and stores nothing.
+#[tokio::test]
+async fn a_run_whose_session_never_commits_drops_its_upstream_call_and_stores_nothing() {
+    let f = RunFixture::new().await;
+    // Far slower than the test: only a dropped call ends the task in time.
+    f.upstream
+        .push(Scenario::text(["never"]).with_time_to_first_token(Duration::from_secs(60)));
+    let state = &f.server.state;
+    let caller = state
+        .auth()
+        .authenticate(state.store(), &f.key)
+        .await
+        .unwrap();
+    let request = proem_api::records::RunRequest {
+        user_input: Some("x".into()),
+        stream: Some(true),
+        version_id: None,
+        auto_finalize: None,
+        images: Vec::new(),
+    };
+    let (tx, mut start) = state
+        .engine()
+        .start_run(&caller, &f.prompt, request, None, None)
+        .await
+        .unwrap();
+    // The call is under way before the commit...
+    for _ in 0..100 {
+        if !f.upstream.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(f.upstream.requests().len(), 1);
+    // ...and the rollback ends it: the task lets go of its event sender.
+    drop(tx);
+    let mut events = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(e) = start.events.recv().await {
+            events.push(e.event.into_owned());
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the task still runs: {events:?}");
+    assert_eq!(events, ["run_session"]);
+    let sessions = f.server.db.table_text("run_sessions").await;
+    assert!(!sessions.contains(&start.run_id), "{sessions}");
+    assert_eq!(f.server.db.table_text("usage_log").await, "");
+}

@@ -3,11 +3,13 @@
 use super::{Store, StoreResult};
 use crate::ratelimit::{Decision, Limits, Overflow, WINDOW_MS, window_start};
 
-/// Takes a slot only while the bucket has room: one atomic statement, no transaction, so it
-/// costs one round trip. Returns the new count, or no row when the bucket is full.
+/// Takes a slot from each of the two buckets that has room, in one atomic statement: one round
+/// trip before every request. Returns a row for each bucket it took from.
 const TAKE_IF_ROOM: &str = "INSERT INTO rate_windows (bucket, window_start, count) \
-     VALUES ($1, $2, 1) ON CONFLICT (bucket, window_start) \
-     DO UPDATE SET count = rate_windows.count + 1 WHERE rate_windows.count < $3 RETURNING count";
+     VALUES ($1, $3, 1), ($2, $3, 1) ON CONFLICT (bucket, window_start) \
+     DO UPDATE SET count = rate_windows.count + 1 \
+     WHERE rate_windows.count < CASE WHEN rate_windows.bucket = $1 THEN $4 ELSE $5 END \
+     RETURNING bucket, count";
 
 const GIVE_BACK: &str =
     "UPDATE rate_windows SET count = count - 1 WHERE bucket = $1 AND window_start = $2";
@@ -17,13 +19,11 @@ const COUNT: &str = "SELECT count FROM rate_windows WHERE bucket = $1 AND window
 impl Store {
     /// Takes one slot from the key's and the user's bucket for `limits`, both or neither.
     ///
-    /// Each bucket is taken by a conditional upsert that never passes its limit, so with a limit
-    /// of L exactly L requests pass per window however many race, on any number of instances.
-    /// The key's bucket goes first; when the user's is then full, the key's slot is given back.
-    /// Between the two statements the key's count is one high, which can only refuse another
-    /// request of the same user, which the full user bucket refuses anyway for the rest of the
-    /// window: the refusal consumes nothing. Two round trips instead of a four-statement
-    /// transaction, since this runs before every request.
+    /// One conditional upsert takes from each bucket that has room and never passes a limit, so
+    /// with a limit of L exactly L requests pass per window however many race, on any number of
+    /// instances. When only one bucket had room, its slot is given back: a refusal consumes
+    /// nothing. Until then that bucket reads one high, so a request racing it on the same
+    /// bucket, at its last free slot, may be refused; never is one admitted past a limit.
     pub async fn take_rate_slot(
         &self,
         key_id: &str,
@@ -34,60 +34,59 @@ impl Store {
         let start = window_start(now);
         let key_bucket = format!("key:{key_id}:{}", limits.bucket);
         let user_bucket = format!("user:{user_id}:{}", limits.bucket);
-        let decision = |overflowed: Option<Overflow>, key_used: i64, user_used: i64| {
-            let remaining = |limit: u32, used: i64| {
-                u32::try_from((i64::from(limit) - used).max(0)).unwrap_or(0)
-            };
-            Decision {
-                allowed: overflowed.is_none(),
-                overflowed,
-                limits,
-                key_remaining: remaining(limits.per_key, key_used),
-                user_remaining: remaining(limits.per_user, user_used),
-                reset_at_ms: start + WINDOW_MS,
-            }
-        };
-        let Some(key_used) = self
-            .take_if_room(&key_bucket, start, limits.per_key)
-            .await?
-        else {
-            let user_used = self.window_count(&user_bucket, start).await?;
-            return Ok(decision(
-                Some(Overflow::Key),
-                i64::from(limits.per_key),
-                user_used,
-            ));
-        };
-        let Some(user_used) = self
-            .take_if_room(&user_bucket, start, limits.per_user)
-            .await?
-        else {
-            sqlx::query(GIVE_BACK)
+        let (per_key, per_user) = (i64::from(limits.per_key), i64::from(limits.per_user));
+        let taken: Vec<(String, i64)> = if per_key == 0 || per_user == 0 {
+            Vec::new()
+        } else {
+            sqlx::query_as(TAKE_IF_ROOM)
                 .bind(&key_bucket)
+                .bind(&user_bucket)
                 .bind(start)
-                .execute(self.writer())
-                .await?;
-            return Ok(decision(
-                Some(Overflow::User),
-                key_used - 1,
-                i64::from(limits.per_user),
-            ));
+                .bind(per_key)
+                .bind(per_user)
+                .fetch_all(self.writer())
+                .await?
         };
-        Ok(decision(None, key_used, user_used))
+        let count_of = |bucket: &str| taken.iter().find(|(b, _)| b == bucket).map(|(_, c)| *c);
+        let (key_used, user_used, overflowed) =
+            match (count_of(&key_bucket), count_of(&user_bucket)) {
+                (Some(k), Some(u)) => (k, u, None),
+                (Some(k), None) => {
+                    self.give_back(&key_bucket, start).await?;
+                    (k - 1, per_user, Some(Overflow::User))
+                }
+                (None, Some(u)) => {
+                    self.give_back(&user_bucket, start).await?;
+                    (per_key, u - 1, Some(Overflow::Key))
+                }
+                (None, None) => {
+                    let user_used = self.window_count(&user_bucket, start).await?;
+                    let which = if per_key > 0 && per_user == 0 {
+                        Overflow::User
+                    } else {
+                        Overflow::Key
+                    };
+                    (per_key, user_used, Some(which))
+                }
+            };
+        let remaining = |limit: i64, used: i64| u32::try_from((limit - used).max(0)).unwrap_or(0);
+        Ok(Decision {
+            allowed: overflowed.is_none(),
+            overflowed,
+            limits,
+            key_remaining: remaining(per_key, key_used),
+            user_remaining: remaining(per_user, user_used),
+            reset_at_ms: start + WINDOW_MS,
+        })
     }
 
-    /// The bucket's count after taking a slot, or `None` when it is full.
-    async fn take_if_room(&self, bucket: &str, start: i64, limit: u32) -> StoreResult<Option<i64>> {
-        if limit == 0 {
-            return Ok(None);
-        }
-        let row: Option<(i64,)> = sqlx::query_as(TAKE_IF_ROOM)
+    async fn give_back(&self, bucket: &str, start: i64) -> StoreResult<()> {
+        sqlx::query(GIVE_BACK)
             .bind(bucket)
             .bind(start)
-            .bind(i64::from(limit))
-            .fetch_optional(self.writer())
+            .execute(self.writer())
             .await?;
-        Ok(row.map(|(count,)| count))
+        Ok(())
     }
 
     async fn window_count(&self, bucket: &str, start: i64) -> StoreResult<i64> {

@@ -4,23 +4,45 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::AnyConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 
 use crate::store::{StoreResult, Tx};
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
+enum Conn {
+    Tx(Tx),
+    /// Each statement commits on its own.
+    Auto(PoolConnection<Any>),
+}
+
 pub struct Txn {
-    tx: Tx,
+    conn: Conn,
     after: Vec<AfterCommit>,
 }
 
 impl Txn {
     pub fn new(tx: Tx) -> Self {
         Self {
-            tx,
+            conn: Conn::Tx(tx),
             after: Vec::new(),
         }
+    }
+
+    /// Statements that commit one by one, for a service whose one write needs no transaction
+    /// and whose caller adds none (no idempotency record): it saves the BEGIN and COMMIT round
+    /// trips on a latency-critical path.
+    pub fn autocommit(conn: PoolConnection<Any>) -> Self {
+        Self {
+            conn: Conn::Auto(conn),
+            after: Vec::new(),
+        }
+    }
+
+    /// Whether later writes commit or roll back together with the earlier ones.
+    pub fn is_atomic(&self) -> bool {
+        matches!(self.conn, Conn::Tx(_))
     }
 
     /// Runs `f` after a successful commit; dropped if the transaction rolls back.
@@ -29,7 +51,9 @@ impl Txn {
     }
 
     pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
+        if let Conn::Tx(tx) = self.conn {
+            tx.commit().await?;
+        }
         for f in self.after {
             f();
         }
@@ -41,12 +65,18 @@ impl Deref for Txn {
     type Target = AnyConnection;
 
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        match &self.conn {
+            Conn::Tx(tx) => tx,
+            Conn::Auto(conn) => conn,
+        }
     }
 }
 
 impl DerefMut for Txn {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        match &mut self.conn {
+            Conn::Tx(tx) => tx,
+            Conn::Auto(conn) => conn,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `POST /prompts/{id}/run`: freeze the version, open a session in Running, and start the turn's
-//! task once the session is committed. Validation failures are problems before any stream starts.
+//! task, which calls the provider at once but stores nothing until the session row is committed.
+//! Validation failures are problems before any stream starts.
 
-use futures::TryFutureExt as _;
 use proem_api::ReasonCode;
 use proem_api::records::RunRequest;
 use proem_llm::{LlmRequest, Message, Part, Role, Target};
@@ -20,6 +20,16 @@ use crate::store::runs::{self as rows, SessionRow};
 use crate::txn::Txn;
 use crate::versions::version_not_found;
 use crate::{Error, Rejection, ids};
+
+/// Tells a launched turn's task that the writes opening the turn are committed; dropping it
+/// tells the task they never will be.
+pub(crate) struct CommitSignal(oneshot::Sender<()>);
+
+impl CommitSignal {
+    pub(crate) fn committed(self) {
+        let _ = self.0.send(());
+    }
+}
 
 /// A started run: its id and the events of its first turn.
 pub struct RunStart {
@@ -73,21 +83,24 @@ impl Engine {
             .with_param("userInput", "too_large")
             .into());
         }
-        // Everything the run needs is read at once, on as many pool connections: the checks
-        // below then run in the order a sequential read would give (prompt, grant, version), so
-        // a prompt the caller cannot reach reveals nothing. Time to first token is the product.
+        // Two statements, side by side, read everything the run needs; the checks then run in
+        // the order a sequential read would give (prompt, grant, version), so a prompt the caller
+        // cannot reach reveals nothing. Round trips here are added time to first token.
         let reader = self.store.reader();
-        let (prompt, version, reaches, attachments, auto_finalize) = tokio::try_join!(
-            prompt_rows::prompt(reader, prompt_id).map_err(Error::from),
-            prompt_rows::version_for_run(reader, prompt_id, req.version_id.as_deref())
-                .map_err(Error::from),
-            self.store
-                .key_reaches_prompt(caller.key_id(), prompt_id)
-                .map_err(Error::from),
-            attachment_rows::list(reader, prompt_id).map_err(Error::from),
-            self.auto_finalize(caller.user_id(), req.auto_finalize.or(query_auto_finalize)),
+        let (access, version) = tokio::try_join!(
+            prompt_rows::run_access(reader, prompt_id, caller.key_id(), caller.user_id()),
+            prompt_rows::version_for_run(reader, prompt_id, req.version_id.as_deref()),
         )?;
+        let (prompt, reaches, default_auto_finalize) = match access {
+            Some(a) => (Some(a.prompt), a.reaches, a.auto_finalize),
+            None => (None, false, None),
+        };
         let prompt = Self::admit_prompt(caller, prompt, prompt_id, reaches)?;
+        let auto_finalize = req
+            .auto_finalize
+            .or(query_auto_finalize)
+            .or(default_auto_finalize)
+            .unwrap_or(true);
         let version_id = match req.version_id.or(prompt.current_version_id.clone()) {
             Some(v) => v,
             None => return Err(current_version_missing()),
@@ -116,6 +129,11 @@ impl Engine {
             .accept_images(caller.user_id(), &prompt.id, accepts_images, &req.images)
             .await?;
         let mut text_attachments = Vec::new();
+        let attachments = if prompt.attachment_count > 0 {
+            attachment_rows::list(reader, &prompt.id).await?
+        } else {
+            Vec::new()
+        };
         for a in attachments {
             match a.kind.as_str() {
                 "image" if accepts_images => images.push(ImageRef {
@@ -162,8 +180,6 @@ impl Engine {
             updated_at: now,
             expires_at: now + TTL_MS,
         };
-        let mut tx = Txn::new(self.store.begin().await?);
-        rows::insert(&mut tx, &row).await?;
         let turn = SessionTurn {
             kind: "run".to_owned(),
             input: Some(user_input),
@@ -175,24 +191,39 @@ impl Engine {
             output_tokens: 0,
             cost_millicents: 0,
         };
-        let events = self.launch_turn(
-            &mut tx,
+        // With an Idempotency-Key the caller stores its record in the same transaction; without
+        // one, the session row is the only write and commits on its own, two round trips sooner.
+        let atomic = row.client_idempotency_key.is_some();
+        // The task starts first: while this request waits on the database, the runtime sends
+        // the provider request, so the two overlap even on a single-threaded runtime.
+        let (events, commit) = self.launch_turn(
             TurnJob::new(&row, turn, 0, auto_finalize, request),
             &snapshot.output_modality,
             None,
         );
+        let mut tx = if atomic {
+            Txn::new(self.store.begin().await?)
+        } else {
+            Txn::autocommit(self.store.write_conn().await?)
+        };
+        rows::insert(&mut tx, &row).await?;
+        if atomic {
+            tx.after_commit(move || commit.committed());
+        } else {
+            commit.committed();
+        }
         Ok((tx, RunStart { run_id, events }))
     }
 
-    /// Queues `run_session` and starts the turn's task now; the task stores nothing until `tx`
-    /// commits, and gives up if it rolls back (see [`TurnJob::run`]).
+    /// Queues `run_session` and starts the turn's task now. The task stores nothing until the
+    /// returned [`CommitSignal`] reports the turn's writes committed, and gives up if it is
+    /// dropped instead (see [`TurnJob::run`]).
     pub(crate) fn launch_turn(
         &self,
-        tx: &mut Txn,
         job: TurnJob,
         output_modality: &str,
         seeded_from: Option<&str>,
-    ) -> mpsc::UnboundedReceiver<RunEvent> {
+    ) -> (mpsc::UnboundedReceiver<RunEvent>, CommitSignal) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let _ = sender.send(RunEvent::session(
             &job.run_id,
@@ -202,11 +233,8 @@ impl Engine {
             seeded_from,
         ));
         let (commit, committed) = oneshot::channel();
-        tx.after_commit(move || {
-            let _ = commit.send(());
-        });
         self.tasks.spawn(job.run(self.clone(), sender, committed));
-        receiver
+        (receiver, CommitSignal(commit))
     }
 
     /// The provider call for one turn: the prompt (and text attachments) as instructions, the

@@ -170,6 +170,11 @@ impl Store {
         Ok(self.write.begin().await?)
     }
 
+    /// A write connection outside any transaction: each statement commits on its own.
+    pub async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.write.acquire().await?)
+    }
+
     /// A transaction in which this instance is the one leader of background job `job` (a
     /// transaction-scoped advisory lock on PostgreSQL; SQLite has one writer, so always). `None`
     /// when another instance leads it right now.
@@ -205,6 +210,9 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
+        // A local file's connection cannot go stale; the default ping before every acquire
+        // would double the round trips of every statement.
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; the busy timeout covers writers in other

@@ -132,6 +132,63 @@ pub async fn prompt<'e>(
     Ok(row.map(prompt_row))
 }
 
+/// What a run must know before it calls the provider, besides the version.
+pub struct RunAccess {
+    pub prompt: PromptRow,
+    /// Whether the calling key's grants (if any) include the prompt.
+    pub reaches: bool,
+    /// The user's persistent auto-finalize default, when set.
+    pub auto_finalize: Option<bool>,
+}
+
+type RunAccessTuple = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+/// The prompt, the key's grants on it and the user's auto-finalize default in one statement:
+/// every round trip before the provider call adds to the run's time to first token.
+pub async fn run_access<'e>(
+    e: impl Executor<'e, Database = Any>,
+    prompt_id: &str,
+    key_id: &str,
+    user_id: &str,
+) -> StoreResult<Option<RunAccess>> {
+    let row: Option<RunAccessTuple> = sqlx::query_as(sql(format!(
+        "SELECT {PROMPT_COLUMNS}, \
+         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2), \
+         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2 AND g.prompt_id = p.id), \
+         (SELECT s.auto_finalize_mcp_runs FROM user_settings s WHERE s.user_id = $3) \
+         FROM prompts p WHERE p.id = $1"
+    )))
+    .bind(prompt_id)
+    .bind(key_id)
+    .bind(user_id)
+    .fetch_optional(e)
+    .await?;
+    Ok(row.map(|t| {
+        let (grants, granted, auto_finalize) = (t.12, t.13, t.14);
+        RunAccess {
+            prompt: prompt_row((t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11)),
+            reaches: grants == 0 || granted > 0,
+            auto_finalize: auto_finalize.map(|v| v != 0),
+        }
+    }))
+}
+
 /// A page of a user's live prompts, newest first, after `after_id`; when `restricted_to_key` is
 /// given, only the prompts granted to that key.
 pub async fn list_prompts<'e>(

@@ -102,6 +102,7 @@ impl Call {
     /// Records `stored` as the claim's outcome on `tx`; [`Call::committed`] once `tx` commits.
     async fn complete_claim(&self, tx: &mut Txn, stored: StoredResponse) -> Result<(), Failure> {
         if let Some(key) = self.open_claim() {
+            debug_assert!(tx.is_atomic(), "an idempotent call outside a transaction");
             self.state
                 .store()
                 .idempotency_complete(tx, self.caller.user_id(), &key, &stored)

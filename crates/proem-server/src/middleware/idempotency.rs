@@ -60,6 +60,9 @@ impl Idempotency {
         mut response: Response,
     ) -> AppResult<Response> {
         if let Some(claim) = self.0 {
+            // The run's writes must commit with the outcome (start_run opens a transaction
+            // whenever it is given the key).
+            debug_assert!(tx.is_atomic(), "an idempotent run outside a transaction");
             let stored = StoredResponse {
                 status: 200,
                 headers: vec![("content-type".to_owned(), STREAM_MARKER.to_owned())],

@@ -945,7 +945,14 @@ async fn a_run_whose_session_never_commits_drops_its_upstream_call_and_stores_no
     };
     let (tx, mut start) = state
         .engine()
-        .start_run(&caller, &f.prompt, request, None, None)
+        // With an Idempotency-Key, the session row waits for the caller's transaction.
+        .start_run(
+            &caller,
+            &f.prompt,
+            request,
+            None,
+            Some("never-commits".into()),
+        )
         .await
         .unwrap();
     // The call is under way before the commit...

@@ -29,7 +29,7 @@ async fn toggle(f: &Fixture, prompt: &str, expose: bool) -> reqwest::Response {
     .await
 }
 
-async fn expose(f: &Fixture, prompt: &str) -> String {
+pub(super) async fn expose(f: &Fixture, prompt: &str) -> String {
     let response = toggle(f, prompt, true).await;
     assert_eq!(response.status(), 200);
     let state: Value = response.json().await.unwrap();

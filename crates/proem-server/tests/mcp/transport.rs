@@ -11,6 +11,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 
 use super::support::Fixture;
+use super::synthesized::expose;
 
 #[tokio::test]
 async fn mcp_without_a_key_is_401_with_a_resource_metadata_challenge() {
@@ -249,6 +250,83 @@ async fn every_tool_is_listed_with_input_and_output_schemas_and_annotations() {
     let run = tools.iter().find(|t| t.name == "proem_run_prompt").unwrap();
     assert_eq!(run.input_schema["required"], json!(["promptId"]));
     assert!(run.description.as_deref().unwrap().contains("autoFinalize"));
+}
+
+/// The formats JSON Schema 2020-12 defines (Validation, section 7.3).
+const JSON_SCHEMA_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Every `format` in `schema` outside instance data, with where it is.
+fn formats(schema: &Value, at: &str, found: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("format", Value::String(format)) => found.push(format!("{at}: {format}")),
+                    ("const" | "default" | "enum" | "examples", _) => {}
+                    _ => formats(value, &format!("{at}/{key}"), found),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                formats(item, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn tool_schemas_use_only_formats_json_schema_defines() {
+    let f = Fixture::new().await;
+    let client = f.client().await;
+    let prompt = f.prompt(&client, "Formats").await;
+    let synthesized = expose(&f, &prompt).await;
+    let tools = client.tools().await;
+    assert!(tools.iter().any(|t| t.name == synthesized));
+    let mut found = Vec::new();
+    for tool in &tools {
+        let input = Value::Object((*tool.input_schema).clone());
+        formats(&input, &format!("{} input", tool.name), &mut found);
+        let output = Value::Object((**tool.output_schema.as_ref().unwrap()).clone());
+        formats(&output, &format!("{} output", tool.name), &mut found);
+    }
+    let odd: Vec<&String> = found
+        .iter()
+        .filter(|f| {
+            !JSON_SCHEMA_FORMATS
+                .iter()
+                .any(|s| f.ends_with(&format!(": {s}")))
+        })
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "formats JSON Schema does not define: {odd:#?}"
+    );
+    // The unsigned constraint survives as a minimum (the problem document's `status` is a u16).
+    let get = tools.iter().find(|t| t.name == "proem_get_prompt").unwrap();
+    let output = get.output_schema.as_ref().unwrap();
+    assert_eq!(output["anyOf"][1]["properties"]["status"]["minimum"], 0);
 }
 
 #[tokio::test]

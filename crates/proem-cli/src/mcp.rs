@@ -4,12 +4,15 @@
 //! POSTed to the server's `/mcp` with the key, and every message the server answers, as JSON or
 //! as an SSE stream, is written to stdout, one per line. Messages the server sends on its own
 //! (`notifications/tools/list_changed`) arrive on a GET stream opened once the session is up.
-//! stdout carries protocol messages only; diagnostics go to stderr.
+//! A message of the stateless protocol (2026-07-28 on) names its version in `_meta` instead of
+//! relying on `initialize`; the bridge repeats it, and its method and name, as the headers the
+//! server requires of it. stdout carries protocol messages only; diagnostics go to stderr.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use base64::Engine as _;
 use clap::Args;
 use eventsource_stream::Eventsource as _;
 use futures::StreamExt as _;
@@ -23,6 +26,12 @@ use crate::credentials;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+/// Where a request names its protocol version without a session (SEP-2575).
+const META_PROTOCOL: &str = "io.modelcontextprotocol/protocolVersion";
+/// The first version whose messages repeat their method and name in headers (SEP-2243).
+const STANDARD_HEADERS_FROM: &str = "2026-07-28";
 /// On end of input, how long answers still in flight may take before the bridge exits.
 const DRAIN: Duration = Duration::from_secs(5);
 /// JSON-RPC error code for a failure between the bridge and the server.
@@ -134,7 +143,13 @@ impl Bridge {
         let _ = self.out.send(message.to_string());
     }
 
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+    /// A request to `/mcp` with the key, the session and `own` headers ([`message_headers`]);
+    /// the version `initialize` negotiated unless `own` names one.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        own: &[(&'static str, String)],
+    ) -> reqwest::RequestBuilder {
         let mut request = self
             .http
             .request(method, &self.endpoint)
@@ -142,8 +157,12 @@ impl Bridge {
         if let Some(sid) = self.session.lock().ok().and_then(|s| s.clone()) {
             request = request.header(SESSION_HEADER, sid);
         }
-        if let Some(version) = self.protocol.lock().ok().and_then(|p| p.clone()) {
+        let versioned = own.iter().any(|(name, _)| *name == PROTOCOL_HEADER);
+        if !versioned && let Some(version) = self.protocol.lock().ok().and_then(|p| p.clone()) {
             request = request.header(PROTOCOL_HEADER, version);
+        }
+        for (name, value) in own {
+            request = request.header(*name, value);
         }
         request
     }
@@ -155,7 +174,7 @@ impl Bridge {
         let is_initialized =
             message.get("method").and_then(Value::as_str) == Some("notifications/initialized");
         let sent = self
-            .request(reqwest::Method::POST)
+            .request(reqwest::Method::POST, &message_headers(&message))
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .json(&message)
@@ -257,7 +276,7 @@ impl Bridge {
             let mut backoff = Duration::from_secs(1);
             while !bridge.quiet.is_cancelled() {
                 let opened = bridge
-                    .request(reqwest::Method::GET)
+                    .request(reqwest::Method::GET, &[])
                     .header(ACCEPT, "text/event-stream")
                     .send()
                     .await;
@@ -284,7 +303,7 @@ impl Bridge {
         if self.session.lock().ok().and_then(|s| s.clone()).is_some() {
             let _ = tokio::time::timeout(
                 Duration::from_secs(2),
-                self.request(reqwest::Method::DELETE).send(),
+                self.request(reqwest::Method::DELETE, &[]).send(),
             )
             .await;
         }
@@ -326,6 +345,58 @@ impl Bridge {
     }
 }
 
+/// The headers a message naming its protocol version in `_meta` travels with: that version as
+/// `MCP-Protocol-Version` (the server refuses the message without it), and from 2026-07-28 on
+/// `Mcp-Method` and, for methods addressing one tool, prompt, resource or task, `Mcp-Name`.
+/// Nothing for other messages: they belong to the session `initialize` negotiated. No
+/// `Mcp-Param-*`: those mirror arguments a tool's schema marks `x-mcp-header`, and Proem's mark
+/// none.
+fn message_headers(message: &Value) -> Vec<(&'static str, String)> {
+    let params = message.get("params");
+    let Some(version) = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(META_PROTOCOL))
+        .and_then(Value::as_str)
+    else {
+        return Vec::new();
+    };
+    let mut headers = vec![(PROTOCOL_HEADER, version.to_owned())];
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return headers;
+    };
+    // Versions are dates, so they compare as strings.
+    if version < STANDARD_HEADERS_FROM {
+        return headers;
+    }
+    headers.push((METHOD_HEADER, method.to_owned()));
+    let named_by = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" => "taskId",
+        _ => return headers,
+    };
+    if let Some(name) = params.and_then(|p| p.get(named_by)).and_then(Value::as_str) {
+        headers.push((NAME_HEADER, header_value(name)));
+    }
+    headers
+}
+
+/// `value` as SEP-2243 carries it in a header: as is, or `=?base64?…?=` when it would not
+/// survive (blanks at either end, control or non-ASCII characters, or the wrapper's own look).
+fn header_value(value: &str) -> String {
+    let blank = |c: char| c == ' ' || c == '\t';
+    let unsafe_text = value.starts_with(blank)
+        || value.ends_with(blank)
+        || value.chars().any(|c| !(' '..='~').contains(&c));
+    let looks_wrapped = value.starts_with("=?base64?") && value.ends_with("?=");
+    if unsafe_text || looks_wrapped {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        format!("=?base64?{encoded}?=")
+    } else {
+        value.to_owned()
+    }
+}
+
 /// rustls with the ring provider and the platform's roots (never aws-lc-rs), no redirects (the
 /// key must not follow one), no overall timeout (a run streams for as long as it takes).
 fn http_client() -> anyhow::Result<reqwest::Client> {
@@ -342,4 +413,42 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("proem-mcp/", env!("CARGO_PKG_VERSION")))
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_without_a_meta_version_adds_no_headers() {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "proem_get_catalog", "_meta": {"progressToken": 1}}});
+        assert!(message_headers(&call).is_empty());
+    }
+
+    #[test]
+    fn a_stateless_message_carries_its_version_method_and_name() {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "proem_get_catalog", "arguments": {},
+                                     "_meta": {META_PROTOCOL: "2026-07-28"}}});
+        assert_eq!(
+            message_headers(&call),
+            vec![
+                (PROTOCOL_HEADER, "2026-07-28".to_owned()),
+                (METHOD_HEADER, "tools/call".to_owned()),
+                (NAME_HEADER, "proem_get_catalog".to_owned()),
+            ]
+        );
+        let discover = json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover",
+                              "params": {"_meta": {META_PROTOCOL: "2026-07-28"}}});
+        assert_eq!(message_headers(&discover).len(), 2);
+    }
+
+    #[test]
+    fn names_that_would_not_survive_a_header_are_base64() {
+        assert_eq!(header_value("proem_x"), "proem_x");
+        assert_eq!(header_value("café"), "=?base64?Y2Fmw6k=?=");
+        assert_eq!(header_value(" x"), "=?base64?IHg=?=");
+        assert!(header_value("=?base64?x?=").starts_with("=?base64?PT9i"));
+    }
 }

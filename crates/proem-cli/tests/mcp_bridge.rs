@@ -187,6 +187,55 @@ async fn proem_mcp_bridges_stdio_to_the_servers_tools() {
     assert!(bridge.finish().await.success());
 }
 
+/// `_meta` of a request of the stateless protocol, as the Python SDK sends it.
+fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "host", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+#[tokio::test]
+async fn proem_mcp_carries_the_stateless_protocol_version_from_meta() {
+    let server = TestServer::start().await;
+    let (_, key) = server.user_with_key(&["read"]).await;
+    let mut bridge = Bridge::start(&server.url, &key);
+    bridge
+        .send(json!({
+            "jsonrpc": "2.0", "id": 1, "method": "server/discover",
+            "params": {"_meta": stateless_meta()},
+        }))
+        .await;
+    let (_, discovered) = bridge.answer(1).await;
+    assert!(discovered.get("error").is_none(), "{discovered}");
+    let result = &discovered["result"];
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{result}"
+    );
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "proem"
+    );
+
+    // Without a session, each call names the version and the tool (Mcp-Name) again.
+    bridge
+        .send(json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "proem_get_catalog", "arguments": {}, "_meta": stateless_meta()},
+        }))
+        .await;
+    let (_, called) = bridge.answer(2).await;
+    assert!(called.get("error").is_none(), "{called}");
+    assert_ne!(called["result"]["isError"], true, "{called}");
+    assert!(called["result"]["structuredContent"]["models"].is_array());
+    assert!(bridge.finish().await.success());
+}
+
 #[tokio::test]
 async fn a_refused_key_comes_back_as_a_json_rpc_error_with_the_problem() {
     let server = TestServer::start().await;

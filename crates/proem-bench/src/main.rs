@@ -8,6 +8,8 @@
 //!   50 tok/s streams Proem holds on one core without stalls.
 //! - `gate`: requests/s and latency of an authenticated, rate-limited, idempotent request against
 //!   an unauthenticated one (`/healthz`).
+//! - `mcp`: calls/s and latency of `tools/call` `proem_get_prompt` over Streamable HTTP against
+//!   the REST read of the same prompt, at concurrency 1 and 16.
 //!
 //! Run in release: `cargo run --release -p proem-bench -- all`.
 
@@ -17,6 +19,7 @@
 )]
 
 mod gate;
+mod mcp;
 mod measure;
 mod stream;
 
@@ -26,12 +29,14 @@ fn main() {
     match what.as_str() {
         "stream" => stream::run(quick),
         "gate" => gate::run(quick),
+        "mcp" => mcp::run(quick),
         "all" => {
             gate::run(quick);
+            mcp::run(quick);
             stream::run(quick);
         }
         other => {
-            eprintln!("usage: proem-bench [stream|gate|all] [--quick]   (unknown: {other})");
+            eprintln!("usage: proem-bench [stream|gate|mcp|all] [--quick]   (unknown: {other})");
             std::process::exit(2);
         }
     }

@@ -24,7 +24,17 @@ pub fn mean(v: &[Duration]) -> Duration {
 
 /// User + system CPU time of this process.
 pub fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_in("/proc/self/stat")
+}
+
+/// User + system CPU time of the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    cpu_in("/proc/thread-self/stat")
+}
+
+/// CPU time from a `/proc/…/stat` file.
+fn cpu_in(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the `(comm)`: utime is the 14th field of the line, stime the 15th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -56,4 +66,13 @@ pub fn ms(d: Duration) -> String {
 
 pub fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+/// µs below a millisecond, ms from there: the unit a table reader compares at a glance.
+pub fn short(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.0} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    }
 }

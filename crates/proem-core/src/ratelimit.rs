@@ -1,7 +1,14 @@
 //! Rate limits: per-minute fixed windows, one bucket per key and one per user for each class
-//! (spec "Rate limits"). A request takes a slot from both buckets in one transaction, or from
-//! neither, so with a limit of L exactly L requests pass per window however many race, on any
-//! number of instances sharing the database.
+//! (spec "Rate limits"). A request takes a slot from both buckets or from neither, so with a
+//! limit of L exactly L requests pass per window however many race.
+//!
+//! Where the windows live follows the deployment shape (ARCHITECTURE.md): the embedded shape is
+//! one `proem serve` on a SQLite file, so its windows are [`LocalWindows`] in that process and a
+//! request's slot costs no database round trip; instances sharing PostgreSQL count in the
+//! database (`store::ratelimit`), exact across all of them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use proem_api::scope::Scope;
 
@@ -105,6 +112,85 @@ impl Decision {
     }
 }
 
+/// How many slots each bucket has used after a take: both taken, or the refusing bucket at its
+/// limit and the other untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taken {
+    pub key_used: i64,
+    pub user_used: i64,
+    pub overflowed: Option<Overflow>,
+}
+
+/// Rate windows held in this process: bucket name → (window start, slots used). A bucket holds
+/// only its current window; [`LocalWindows::sweep`] drops buckets idle since the previous one.
+/// Windows start afresh when the process restarts.
+#[derive(Debug, Default)]
+pub struct LocalWindows {
+    buckets: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl LocalWindows {
+    /// Takes a slot from both buckets in the window starting at `start`, or from neither.
+    pub(crate) fn take(
+        &self,
+        key_bucket: &str,
+        user_bucket: &str,
+        start: i64,
+        per_key: i64,
+        per_user: i64,
+    ) -> Taken {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let used = |buckets: &HashMap<String, (i64, i64)>, name: &str| match buckets.get(name) {
+            Some(&(window, count)) if window == start => count,
+            _ => 0,
+        };
+        let (key_used, user_used) = (used(&buckets, key_bucket), used(&buckets, user_bucket));
+        let overflowed = if key_used >= per_key {
+            Some(Overflow::Key)
+        } else if user_used >= per_user {
+            Some(Overflow::User)
+        } else {
+            None
+        };
+        match overflowed {
+            Some(Overflow::Key) => Taken {
+                key_used: per_key,
+                user_used,
+                overflowed,
+            },
+            Some(Overflow::User) => Taken {
+                key_used,
+                user_used: per_user,
+                overflowed,
+            },
+            None => {
+                buckets.insert(key_bucket.to_owned(), (start, key_used + 1));
+                buckets.insert(user_bucket.to_owned(), (start, user_used + 1));
+                Taken {
+                    key_used: key_used + 1,
+                    user_used: user_used + 1,
+                    overflowed: None,
+                }
+            }
+        }
+    }
+
+    /// Drops buckets whose window ended before the previous one; returns how many.
+    pub(crate) fn sweep(&self, now_ms: i64) -> u64 {
+        let cutoff = window_start(now_ms) - WINDOW_MS;
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = buckets.len();
+        buckets.retain(|_, (window, _)| *window >= cutoff);
+        (before - buckets.len()) as u64
+    }
+}
+
 /// Start of the window containing `now_ms`.
 pub fn window_start(now_ms: i64) -> i64 {
     now_ms - now_ms.rem_euclid(WINDOW_MS)
@@ -136,6 +222,64 @@ mod tests {
         let exec = config.limits(RateClass::Execute);
         assert_eq!((read.per_key, read.per_user), (60, 300));
         assert_eq!((exec.per_key, exec.per_user), (30, 90));
+    }
+
+    #[test]
+    fn local_windows_take_from_both_buckets_or_neither() {
+        let w = LocalWindows::default();
+        let take = |k: &str, u: &str| w.take(k, u, 0, 2, 3);
+        assert_eq!(take("k1", "u").overflowed, None);
+        assert_eq!(take("k1", "u").overflowed, None);
+        // The key is full: refused, and the user's bucket is not charged.
+        let refused = take("k1", "u");
+        assert_eq!(
+            (refused.key_used, refused.user_used, refused.overflowed),
+            (2, 2, Some(Overflow::Key))
+        );
+        assert_eq!(take("k2", "u").overflowed, None);
+        // The user is full: refused, and k3's bucket is not charged.
+        let refused = take("k3", "u");
+        assert_eq!(
+            (refused.key_used, refused.user_used, refused.overflowed),
+            (0, 3, Some(Overflow::User))
+        );
+        assert_eq!(w.take("k3", "other", 0, 2, 3).key_used, 1);
+    }
+
+    #[test]
+    fn local_windows_start_afresh_each_minute_and_sweep_idle_buckets() {
+        let w = LocalWindows::default();
+        assert_eq!(w.take("k", "u", 0, 1, 1).overflowed, None);
+        assert_eq!(w.take("k", "u", 0, 1, 1).overflowed, Some(Overflow::Key));
+        assert_eq!(w.take("k", "u", WINDOW_MS, 1, 1).overflowed, None);
+        assert_eq!(w.take("idle", "idle-user", 0, 1, 1).overflowed, None);
+        // At the third minute, windows of the first are dropped; the second's are kept.
+        assert_eq!(w.sweep(2 * WINDOW_MS), 2);
+        assert_eq!(
+            w.take("k", "u", WINDOW_MS, 1, 1).overflowed,
+            Some(Overflow::Key)
+        );
+    }
+
+    #[test]
+    fn local_windows_are_exact_under_contention() {
+        let w = std::sync::Arc::new(LocalWindows::default());
+        let admitted = std::sync::atomic::AtomicI64::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (w, admitted) = (w.clone(), &admitted);
+                scope.spawn(move || {
+                    for _ in 0..100 {
+                        let key = format!("k{}", t % 2);
+                        if w.take(&key, "u", 0, 30, 45).overflowed.is_none() {
+                            admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // Two keys of 30 under a user bucket of 45: the user's limit binds.
+        assert_eq!(admitted.into_inner(), 45);
     }
 
     #[test]

@@ -17,12 +17,14 @@ mod secrets;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 use crate::Clock;
+use crate::ratelimit::LocalWindows;
 
 pub use activity::{ActivityEntry, ActivityFilter, ActivityStats, AuditEntry};
 pub use idempotency::{Begin, IDEMPOTENCY_TTL_MS, IdemKey, StoredResponse};
@@ -96,6 +98,9 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     clock: Clock,
+    /// Rate windows in this process, for the embedded shape (SQLite: one server process);
+    /// `None` on PostgreSQL, where every instance counts in the database.
+    local_windows: Option<Arc<LocalWindows>>,
 }
 
 impl Store {
@@ -121,6 +126,7 @@ impl Store {
                     write,
                     backend,
                     clock,
+                    local_windows: Some(Arc::default()),
                 })
             }
             Backend::Postgres => {
@@ -135,6 +141,7 @@ impl Store {
                     write: pool,
                     backend,
                     clock,
+                    local_windows: None,
                 })
             }
         }

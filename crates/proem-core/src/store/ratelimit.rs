@@ -1,7 +1,8 @@
-//! Rate-limit windows in the database, shared by every instance.
+//! Rate-limit windows: in this process on SQLite (the embedded shape), in the database on
+//! PostgreSQL, shared by every instance (see `crate::ratelimit`).
 
 use super::{Store, StoreResult};
-use crate::ratelimit::{Decision, Limits, Overflow, WINDOW_MS, window_start};
+use crate::ratelimit::{Decision, Limits, Overflow, Taken, WINDOW_MS, window_start};
 
 /// Takes a slot from each of the two buckets that has room, in one atomic statement: one round
 /// trip before every request. Returns a row for each bucket it took from.
@@ -18,12 +19,6 @@ const COUNT: &str = "SELECT count FROM rate_windows WHERE bucket = $1 AND window
 
 impl Store {
     /// Takes one slot from the key's and the user's bucket for `limits`, both or neither.
-    ///
-    /// One conditional upsert takes from each bucket that has room and never passes a limit, so
-    /// with a limit of L exactly L requests pass per window however many race, on any number of
-    /// instances. When only one bucket had room, its slot is given back: a refusal consumes
-    /// nothing. Until then that bucket reads one high, so a request racing it on the same
-    /// bucket, at its last free slot, may be refused; never is one admitted past a limit.
     pub async fn take_rate_slot(
         &self,
         key_id: &str,
@@ -35,12 +30,43 @@ impl Store {
         let key_bucket = format!("key:{key_id}:{}", limits.bucket);
         let user_bucket = format!("user:{user_id}:{}", limits.bucket);
         let (per_key, per_user) = (i64::from(limits.per_key), i64::from(limits.per_user));
+        let taken = match &self.local_windows {
+            Some(windows) => windows.take(&key_bucket, &user_bucket, start, per_key, per_user),
+            None => {
+                self.take_shared(&key_bucket, &user_bucket, start, per_key, per_user)
+                    .await?
+            }
+        };
+        let remaining = |limit: i64, used: i64| u32::try_from((limit - used).max(0)).unwrap_or(0);
+        Ok(Decision {
+            allowed: taken.overflowed.is_none(),
+            overflowed: taken.overflowed,
+            limits,
+            key_remaining: remaining(per_key, taken.key_used),
+            user_remaining: remaining(per_user, taken.user_used),
+            reset_at_ms: start + WINDOW_MS,
+        })
+    }
+
+    /// The database's windows: one conditional upsert takes from each bucket that has room and
+    /// never passes a limit, so exactly L requests pass per window however many race, on any
+    /// number of instances. When only one bucket had room, its slot is given back: a refusal
+    /// consumes nothing. Until then that bucket reads one high, so a request racing it on the
+    /// same bucket, at its last free slot, may be refused; never is one admitted past a limit.
+    async fn take_shared(
+        &self,
+        key_bucket: &str,
+        user_bucket: &str,
+        start: i64,
+        per_key: i64,
+        per_user: i64,
+    ) -> StoreResult<Taken> {
         let taken: Vec<(String, i64)> = if per_key == 0 || per_user == 0 {
             Vec::new()
         } else {
             sqlx::query_as(TAKE_IF_ROOM)
-                .bind(&key_bucket)
-                .bind(&user_bucket)
+                .bind(key_bucket)
+                .bind(user_bucket)
                 .bind(start)
                 .bind(per_key)
                 .bind(per_user)
@@ -48,35 +74,37 @@ impl Store {
                 .await?
         };
         let count_of = |bucket: &str| taken.iter().find(|(b, _)| b == bucket).map(|(_, c)| *c);
-        let (key_used, user_used, overflowed) =
-            match (count_of(&key_bucket), count_of(&user_bucket)) {
-                (Some(k), Some(u)) => (k, u, None),
-                (Some(k), None) => {
-                    self.give_back(&key_bucket, start).await?;
-                    (k - 1, per_user, Some(Overflow::User))
+        Ok(match (count_of(key_bucket), count_of(user_bucket)) {
+            (Some(k), Some(u)) => Taken {
+                key_used: k,
+                user_used: u,
+                overflowed: None,
+            },
+            (Some(k), None) => {
+                self.give_back(key_bucket, start).await?;
+                Taken {
+                    key_used: k - 1,
+                    user_used: per_user,
+                    overflowed: Some(Overflow::User),
                 }
-                (None, Some(u)) => {
-                    self.give_back(&user_bucket, start).await?;
-                    (per_key, u - 1, Some(Overflow::Key))
+            }
+            (None, Some(u)) => {
+                self.give_back(user_bucket, start).await?;
+                Taken {
+                    key_used: per_key,
+                    user_used: u - 1,
+                    overflowed: Some(Overflow::Key),
                 }
-                (None, None) => {
-                    let user_used = self.window_count(&user_bucket, start).await?;
-                    let which = if per_key > 0 && per_user == 0 {
-                        Overflow::User
-                    } else {
-                        Overflow::Key
-                    };
-                    (per_key, user_used, Some(which))
-                }
-            };
-        let remaining = |limit: i64, used: i64| u32::try_from((limit - used).max(0)).unwrap_or(0);
-        Ok(Decision {
-            allowed: overflowed.is_none(),
-            overflowed,
-            limits,
-            key_remaining: remaining(per_key, key_used),
-            user_remaining: remaining(per_user, user_used),
-            reset_at_ms: start + WINDOW_MS,
+            }
+            (None, None) => Taken {
+                key_used: per_key,
+                user_used: self.window_count(user_bucket, start).await?,
+                overflowed: Some(if per_key > 0 && per_user == 0 {
+                    Overflow::User
+                } else {
+                    Overflow::Key
+                }),
+            },
         })
     }
 
@@ -100,6 +128,9 @@ impl Store {
 
     /// Deletes windows that ended before the previous one; returns how many.
     pub async fn sweep_rate_windows(&self) -> StoreResult<u64> {
+        if let Some(windows) = &self.local_windows {
+            return Ok(windows.sweep(self.now_ms()));
+        }
         let cutoff = window_start(self.now_ms()) - WINDOW_MS;
         let done = sqlx::query("DELETE FROM rate_windows WHERE window_start < $1")
             .bind(cutoff)

@@ -342,11 +342,13 @@ impl Engine {
         let turn_index = session.turns.len();
         let job = TurnJob::new(&session.row, turn, turn_index, auto_finalize, request);
         let run_id = session.row.id.clone();
-        let (events, commit) = self.launch_turn(
-            job,
-            &session.snapshot.output_modality,
-            seeded_from.as_deref(),
-        );
+        let (events, commit) = self
+            .launch_turn(
+                job,
+                &session.snapshot.output_modality,
+                seeded_from.as_deref(),
+            )
+            .await;
         tx.after_commit(move || commit.committed());
         Ok((tx, RunStart { run_id, events }))
     }

@@ -196,11 +196,13 @@ impl Engine {
         let atomic = row.client_idempotency_key.is_some();
         // The task starts first: while this request waits on the database, the runtime sends
         // the provider request, so the two overlap even on a single-threaded runtime.
-        let (events, commit) = self.launch_turn(
-            TurnJob::new(&row, turn, 0, auto_finalize, request),
-            &snapshot.output_modality,
-            None,
-        );
+        let (events, commit) = self
+            .launch_turn(
+                TurnJob::new(&row, turn, 0, auto_finalize, request),
+                &snapshot.output_modality,
+                None,
+            )
+            .await;
         let mut tx = if atomic {
             Txn::new(self.store.begin().await?)
         } else {
@@ -218,7 +220,7 @@ impl Engine {
     /// Queues `run_session` and starts the turn's task now. The task stores nothing until the
     /// returned [`CommitSignal`] reports the turn's writes committed, and gives up if it is
     /// dropped instead (see [`TurnJob::run`]).
-    pub(crate) fn launch_turn(
+    pub(crate) async fn launch_turn(
         &self,
         job: TurnJob,
         output_modality: &str,
@@ -234,6 +236,10 @@ impl Engine {
         ));
         let (commit, committed) = oneshot::channel();
         self.tasks.spawn(job.run(self.clone(), sender, committed));
+        // On a single-threaded runtime a new task runs only once this one yields, and the
+        // caller's next await may be a database write that does not: yield now, so the provider
+        // request is on the wire while the turn's rows are written.
+        tokio::task::yield_now().await;
         (receiver, CommitSignal(commit))
     }
 

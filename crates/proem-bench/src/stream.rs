@@ -2,8 +2,10 @@
 //! traffic goes (1) straight to it, (2) through a minimal pass-through proxy built for the
 //! comparison (one reqwest call relayed as a byte stream), (3) through Proem's `POST /run`
 //! (authentication, rate limit, SQLite writes, SSE re-framing). Proem and the proxy each run on
-//! their own single-threaded runtime: one core each.
+//! their own single-threaded runtime: one core each. Then crowds of concurrent 50 tok/s streams
+//! take all three ways, and every token's delay from the fake's send to the client is measured.
 
+use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,12 +23,19 @@ use serde_json::json;
 use crate::measure::{cpu_time, mean, ms, percentile, rss_bytes, sorted, us};
 
 const TOKENS: usize = 64;
+/// Tokens per stream in the concurrency rounds: at 50 tok/s, 2.56 s, of which every stream is
+/// open for the last 1.56 s of the ramp.
+const CROWD_TOKENS: usize = 128;
+/// Streams of a concurrency round open evenly over this long, as traffic would arrive.
+const RAMP: Duration = Duration::from_secs(1);
 
 /// What one stream looked like to its client.
 struct Trace {
     ttft: Duration,
     gaps: Vec<Duration>,
     frames: usize,
+    /// Each token's text and when the client had it.
+    received: Vec<(String, Instant)>,
 }
 
 #[derive(Clone, Copy)]
@@ -57,6 +66,12 @@ struct Rig {
 
 fn scenario(interval: Duration) -> Scenario {
     Scenario::text((0..TOKENS).map(|i| format!("t{i} "))).with_inter_token_delay(interval)
+}
+
+/// A scenario whose tokens name their stream (`s{stream}t{i} `), so each token the client
+/// receives can be matched with the instant the fake sent it.
+fn tagged(stream: usize, tokens: usize, interval: Duration) -> Scenario {
+    Scenario::text((0..tokens).map(|i| format!("s{stream}t{i} "))).with_inter_token_delay(interval)
 }
 
 /// Starts the fake upstream (on the caller's runtime), the proxy and Proem (each on a
@@ -173,6 +188,20 @@ impl Rig {
     }
 }
 
+/// The tagged token (`s…t… `) in a frame, if any: in a Chat Completions chunk's `content` or in
+/// Proem's `delta`, the JSON string that starts with `s` and a digit.
+fn tag_of(frame: &str) -> Option<&str> {
+    let mut rest = frame;
+    while let Some(at) = rest.find("\"s") {
+        let candidate = &rest[at + 1..];
+        if candidate.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
+            return candidate.find('"').map(|end| &candidate[..end]);
+        }
+        rest = candidate;
+    }
+    None
+}
+
 /// Whether an SSE frame carries a token: a Chat Completions chunk with content, or Proem's
 /// `response.output_text.delta`.
 fn is_token(frame: &str) -> bool {
@@ -191,6 +220,7 @@ async fn one(http: &reqwest::Client, rig: &Rig, target: Target) -> Trace {
     let mut ttft = Duration::ZERO;
     let mut gaps = Vec::with_capacity(TOKENS);
     let mut frames = 0;
+    let mut received = Vec::new();
     while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else { break };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
@@ -206,9 +236,17 @@ async fn one(http: &reqwest::Client, rig: &Rig, target: Target) -> Trace {
             }
             last = Some(now);
             frames += 1;
+            if let Some(tag) = tag_of(&frame) {
+                received.push((tag.to_owned(), now));
+            }
         }
     }
-    Trace { ttft, gaps, frames }
+    Trace {
+        ttft,
+        gaps,
+        frames,
+        received,
+    }
 }
 
 struct Summary {
@@ -254,21 +292,38 @@ async fn sequential(
     }
 }
 
-/// `n` streams at once at `interval`; returns (streams complete, stalls, RSS growth per stream).
+/// How `n` concurrent streams fared.
+struct Crowd {
+    /// Streams that got every token.
+    complete: usize,
+    /// For every token: from the fake sending it to the client having it.
+    delays: Vec<Duration>,
+    /// Streams with at least one token held longer than the stall threshold.
+    held: usize,
+    /// Peak resident memory growth per stream.
+    rss_per_stream: f64,
+}
+
+/// `n` streams of [`CROWD_TOKENS`] tokens at `interval`, opened evenly over [`RAMP`] so that all
+/// of them are open together for most of their length. A stream is held up when one of its
+/// tokens reaches the client more than 4× the interval after the fake sent it: measured from
+/// the send, so a fake that is itself late (its timers share the harness's core) does not count
+/// against the target.
 async fn concurrent(
     upstream: &FakeUpstream,
     rig: &Rig,
     target: Target,
     n: usize,
     interval: Duration,
-) -> (usize, usize, f64) {
+) -> Crowd {
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(n)
         .build()
         .expect("client");
-    for _ in 0..n {
-        upstream.push(scenario(interval));
+    upstream.take_sent_streams();
+    for stream in 0..n {
+        upstream.push(tagged(stream, CROWD_TOKENS, interval));
     }
     let rss_before = rss_bytes();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
@@ -281,19 +336,48 @@ async fn concurrent(
             }
         })
     };
-    let traces = futures::future::join_all((0..n).map(|_| one(&http, rig, target))).await;
+    let traces = futures::future::join_all((0..n).map(|i| {
+        let http = &http;
+        async move {
+            tokio::time::sleep(
+                RAMP * u32::try_from(i).unwrap_or(0) / u32::try_from(n).unwrap_or(1),
+            )
+            .await;
+            one(http, rig, target).await
+        }
+    }))
+    .await;
     sampler.abort();
-    let complete = traces.iter().filter(|t| t.frames == TOKENS).count();
-    // A stall: a gap between two tokens more than 4× the upstream's interval.
-    let stalls = traces
-        .iter()
-        .filter(|t| t.gaps.iter().any(|g| *g > interval * 4))
-        .count();
-    let growth = peak
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .saturating_sub(rss_before) as f64
-        / n as f64;
-    (complete, stalls, growth)
+    let sent: HashMap<String, Instant> = upstream
+        .take_sent_streams()
+        .into_iter()
+        .flatten()
+        .filter_map(|(at, frame)| {
+            tag_of(&format!("\"{}\"", frame.data)).map(|t| (t.to_owned(), at))
+        })
+        .collect();
+    let mut delays = Vec::with_capacity(n * TOKENS);
+    let mut held = 0;
+    for trace in &traces {
+        let mut worst = Duration::ZERO;
+        for (tag, at) in &trace.received {
+            if let Some(sent_at) = sent.get(tag) {
+                let delay = at.saturating_duration_since(*sent_at);
+                worst = worst.max(delay);
+                delays.push(delay);
+            }
+        }
+        held += usize::from(worst > interval * 4);
+    }
+    Crowd {
+        complete: traces.iter().filter(|t| t.frames == CROWD_TOKENS).count(),
+        delays: sorted(delays),
+        held,
+        rss_per_stream: peak
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(rss_before) as f64
+            / n as f64,
+    }
 }
 
 pub fn run(quick: bool) {
@@ -349,21 +433,24 @@ pub fn run(quick: bool) {
         }
         let slow = Duration::from_millis(20);
         let steps: &[usize] = if quick { &[100, 250] } else { &[250, 500, 1000, 1500] };
-        println!("\n## Concurrent 50 tok/s streams through Proem (one core), {TOKENS} tokens each\n");
-        println!("| streams | complete | with a stall (gap > 4× interval) | RSS growth per stream |");
-        println!("| --- | --- | --- | --- |");
+        println!("\n## Concurrent 50 tok/s streams, {CROWD_TOKENS} tokens each, opened over {}: through Proem, through the proxy (one core each), and straight to the fake\n", ms(RAMP));
+        println!("Delay: from the fake sending a token to the client having it. Held: streams with a token delayed over {} (4× the interval).\n", ms(slow * 4));
+        println!("| streams | target | complete | delay p50 | delay p99 | delay max | held | RSS growth per stream |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
         for &n in steps {
-            let (complete, stalls, growth) = concurrent(&upstream, &rig, Target::Proem, n, slow).await;
-            println!("| {n} | {complete} | {stalls} | {:.1} KiB |", growth / 1024.0);
-        }
-        // The client and the fake share one thread: at the target's 1,000 streams, the harness's
-        // own stalls say how far the Proem rows can be read as Proem's.
-        for &n in &[steps[0], if quick { steps[1] } else { 1000 }] {
-            let (complete, stalls, growth) = concurrent(&upstream, &rig, Target::Direct, n, slow).await;
-            println!(
-                "\nBaseline, {n} streams straight to the fake: {complete} complete, {stalls} with a stall, {:.1} KiB RSS per stream (client and fake).",
-                growth / 1024.0
-            );
+            for target in [Target::Proem, Target::Proxy, Target::Direct] {
+                let crowd = concurrent(&upstream, &rig, target, n, slow).await;
+                println!(
+                    "| {n} | {} | {}/{n} | {} | {} | {} | {} | {:.1} KiB |",
+                    target.name(),
+                    crowd.complete,
+                    ms(percentile(&crowd.delays, 50.0)),
+                    ms(percentile(&crowd.delays, 99.0)),
+                    ms(crowd.delays.last().copied().unwrap_or_default()),
+                    crowd.held,
+                    crowd.rss_per_stream / 1024.0
+                );
+            }
         }
     });
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -165,12 +165,15 @@ pub struct SentFrame {
     pub data: String,
 }
 
+/// One streamed answer's frames, each with the instant it was sent.
+type FrameLog = Arc<Mutex<Vec<(Instant, SentFrame)>>>;
+
 #[derive(Default)]
 struct Shared {
     queue: Mutex<VecDeque<Scenario>>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// Frames of each streamed answer, in order.
-    streams: Mutex<Vec<Arc<Mutex<Vec<SentFrame>>>>>,
+    streams: Mutex<Vec<FrameLog>>,
 }
 
 /// The running fake; stops when dropped.
@@ -243,8 +246,21 @@ impl FakeUpstream {
         let streams = self.shared.streams.lock().expect("streams");
         streams
             .last()
-            .map(|frames| frames.lock().expect("frames").clone())
+            .map(|frames| {
+                let frames = frames.lock().expect("frames");
+                frames.iter().map(|(_, frame)| frame.clone()).collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// Every streamed answer's frames so far, each with the instant it was sent, and forgets
+    /// them: a benchmark compares these with when its client received each frame.
+    pub fn take_sent_streams(&self) -> Vec<Vec<(Instant, SentFrame)>> {
+        let streams = std::mem::take(&mut *self.shared.streams.lock().expect("streams"));
+        streams
+            .iter()
+            .map(|frames| frames.lock().expect("frames").clone())
+            .collect()
     }
 }
 
@@ -398,7 +414,7 @@ async fn play(
     mut script: Script,
     scenario: Scenario,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-    log: Arc<Mutex<Vec<SentFrame>>>,
+    log: FrameLog,
 ) {
     let send = |frame: SentFrame| {
         let tx = tx.clone();
@@ -408,7 +424,7 @@ async fn play(
                 Some(event) => format!("event: {event}\ndata: {}\n\n", frame.data),
                 None => format!("data: {}\n\n", frame.data),
             };
-            log.lock().expect("frames").push(frame);
+            log.lock().expect("frames").push((Instant::now(), frame));
             tx.send(Ok(Bytes::from(bytes))).await.is_ok()
         }
     };

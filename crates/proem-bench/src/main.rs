@@ -11,7 +11,8 @@
 //! - `mcp`: calls/s and latency of `tools/call` `proem_get_prompt` over Streamable HTTP against
 //!   the REST read of the same prompt, at concurrency 1 and 16.
 //!
-//! Run in release: `cargo run --release -p proem-bench -- all`.
+//! Run in release: `cargo run --release -p proem-bench -- all`; `stream --streams N` runs only the
+//! concurrency round of N streams, with nothing before it in the process.
 
 #![expect(
     clippy::expect_used,
@@ -25,18 +26,26 @@ mod stream;
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let crowd = args
+        .iter()
+        .position(|a| a == "--streams")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--streams takes a number of streams"));
     match what.as_str() {
-        "stream" => stream::run(quick),
+        "stream" => stream::run(quick, crowd),
         "gate" => gate::run(quick),
         "mcp" => mcp::run(quick),
         "all" => {
             gate::run(quick);
             mcp::run(quick);
-            stream::run(quick);
+            stream::run(quick, crowd);
         }
         other => {
-            eprintln!("usage: proem-bench [stream|gate|mcp|all] [--quick]   (unknown: {other})");
+            eprintln!(
+                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N]   (unknown: {other})"
+            );
             std::process::exit(2);
         }
     }

@@ -380,7 +380,9 @@ async fn concurrent(
     }
 }
 
-pub fn run(quick: bool) {
+/// The whole part; with `crowd` set, only the concurrency round of that many streams, so one size
+/// can be measured with nothing run before it in the process.
+pub fn run(quick: bool, crowd: Option<usize>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -389,6 +391,10 @@ pub fn run(quick: bool) {
     runtime.block_on(async move {
         let upstream = FakeUpstream::start().await;
         let rig = rig(&upstream).await;
+        if let Some(n) = crowd {
+            crowd_rounds(&upstream, &rig, &[n]).await;
+            return;
+        }
         let runs = if quick { 20 } else { 200 };
         let interval = Duration::from_millis(2);
         println!("\n## Streaming run path: {TOKENS} tokens every {} per stream, {runs} sequential streams per target\n", ms(interval));
@@ -431,26 +437,39 @@ pub fn run(quick: bool) {
                 proem.as_secs_f64() / proxy.as_secs_f64().max(1e-9)
             );
         }
-        let slow = Duration::from_millis(20);
         let steps: &[usize] = if quick { &[100, 250] } else { &[250, 500, 1000, 1500] };
-        println!("\n## Concurrent 50 tok/s streams, {CROWD_TOKENS} tokens each, opened over {}: through Proem, through the proxy (one core each), and straight to the fake\n", ms(RAMP));
-        println!("Delay: from the fake sending a token to the client having it. Held: streams with a token delayed over {} (4× the interval).\n", ms(slow * 4));
-        println!("| streams | target | complete | delay p50 | delay p99 | delay max | held | RSS growth per stream |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-        for &n in steps {
-            for target in [Target::Proem, Target::Proxy, Target::Direct] {
-                let crowd = concurrent(&upstream, &rig, target, n, slow).await;
-                println!(
-                    "| {n} | {} | {}/{n} | {} | {} | {} | {} | {:.1} KiB |",
-                    target.name(),
-                    crowd.complete,
-                    ms(percentile(&crowd.delays, 50.0)),
-                    ms(percentile(&crowd.delays, 99.0)),
-                    ms(crowd.delays.last().copied().unwrap_or_default()),
-                    crowd.held,
-                    crowd.rss_per_stream / 1024.0
-                );
-            }
-        }
+        crowd_rounds(&upstream, &rig, steps).await;
     });
+}
+
+/// Concurrency rounds of each size in `steps`, through Proem, the proxy and straight to the fake.
+async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize]) {
+    let slow = Duration::from_millis(20);
+    println!(
+        "\n## Concurrent 50 tok/s streams, {CROWD_TOKENS} tokens each, opened over {}: through Proem, through the proxy (one core each), and straight to the fake\n",
+        ms(RAMP)
+    );
+    println!(
+        "Delay: from the fake sending a token to the client having it. Held: streams with a token delayed over {} (4× the interval).\n",
+        ms(slow * 4)
+    );
+    println!(
+        "| streams | target | complete | delay p50 | delay p99 | delay max | held | RSS growth per stream |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for &n in steps {
+        for target in [Target::Proem, Target::Proxy, Target::Direct] {
+            let crowd = concurrent(upstream, rig, target, n, slow).await;
+            println!(
+                "| {n} | {} | {}/{n} | {} | {} | {} | {} | {:.1} KiB |",
+                target.name(),
+                crowd.complete,
+                ms(percentile(&crowd.delays, 50.0)),
+                ms(percentile(&crowd.delays, 99.0)),
+                ms(crowd.delays.last().copied().unwrap_or_default()),
+                crowd.held,
+                crowd.rss_per_stream / 1024.0
+            );
+        }
+    }
 }

@@ -112,6 +112,17 @@ impl Decision {
     }
 }
 
+/// One request's claim on its key's and its user's bucket in the window starting at `start`:
+/// what both ways of keeping windows ([`LocalWindows`], the database's) are asked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claim<'a> {
+    pub key_bucket: &'a str,
+    pub user_bucket: &'a str,
+    pub start: i64,
+    pub per_key: i64,
+    pub per_user: i64,
+}
+
 /// How many slots each bucket has used after a take: both taken, or the refusing bucket at its
 /// limit and the other untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,15 +141,15 @@ pub struct LocalWindows {
 }
 
 impl LocalWindows {
-    /// Takes a slot from both buckets in the window starting at `start`, or from neither.
-    pub(crate) fn take(
-        &self,
-        key_bucket: &str,
-        user_bucket: &str,
-        start: i64,
-        per_key: i64,
-        per_user: i64,
-    ) -> Taken {
+    /// Takes a slot from both of the claim's buckets, or from neither.
+    pub(crate) fn take(&self, claim: Claim<'_>) -> Taken {
+        let Claim {
+            key_bucket,
+            user_bucket,
+            start,
+            per_key,
+            per_user,
+        } = claim;
         let mut buckets = self
             .buckets
             .lock()
@@ -224,10 +235,26 @@ mod tests {
         assert_eq!((exec.per_key, exec.per_user), (30, 90));
     }
 
+    fn claim<'a>(
+        key: &'a str,
+        user: &'a str,
+        start: i64,
+        per_key: i64,
+        per_user: i64,
+    ) -> Claim<'a> {
+        Claim {
+            key_bucket: key,
+            user_bucket: user,
+            start,
+            per_key,
+            per_user,
+        }
+    }
+
     #[test]
     fn local_windows_take_from_both_buckets_or_neither() {
         let w = LocalWindows::default();
-        let take = |k: &str, u: &str| w.take(k, u, 0, 2, 3);
+        let take = |k: &str, u: &str| w.take(claim(k, u, 0, 2, 3));
         assert_eq!(take("k1", "u").overflowed, None);
         assert_eq!(take("k1", "u").overflowed, None);
         // The key is full: refused, and the user's bucket is not charged.
@@ -243,20 +270,23 @@ mod tests {
             (refused.key_used, refused.user_used, refused.overflowed),
             (0, 3, Some(Overflow::User))
         );
-        assert_eq!(w.take("k3", "other", 0, 2, 3).key_used, 1);
+        assert_eq!(w.take(claim("k3", "other", 0, 2, 3)).key_used, 1);
     }
 
     #[test]
     fn local_windows_start_afresh_each_minute_and_sweep_idle_buckets() {
         let w = LocalWindows::default();
-        assert_eq!(w.take("k", "u", 0, 1, 1).overflowed, None);
-        assert_eq!(w.take("k", "u", 0, 1, 1).overflowed, Some(Overflow::Key));
-        assert_eq!(w.take("k", "u", WINDOW_MS, 1, 1).overflowed, None);
-        assert_eq!(w.take("idle", "idle-user", 0, 1, 1).overflowed, None);
+        assert_eq!(w.take(claim("k", "u", 0, 1, 1)).overflowed, None);
+        assert_eq!(
+            w.take(claim("k", "u", 0, 1, 1)).overflowed,
+            Some(Overflow::Key)
+        );
+        assert_eq!(w.take(claim("k", "u", WINDOW_MS, 1, 1)).overflowed, None);
+        assert_eq!(w.take(claim("idle", "idle-user", 0, 1, 1)).overflowed, None);
         // At the third minute, windows of the first are dropped; the second's are kept.
         assert_eq!(w.sweep(2 * WINDOW_MS), 2);
         assert_eq!(
-            w.take("k", "u", WINDOW_MS, 1, 1).overflowed,
+            w.take(claim("k", "u", WINDOW_MS, 1, 1)).overflowed,
             Some(Overflow::Key)
         );
     }
@@ -271,7 +301,7 @@ mod tests {
                 scope.spawn(move || {
                     for _ in 0..100 {
                         let key = format!("k{}", t % 2);
-                        if w.take(&key, "u", 0, 30, 45).overflowed.is_none() {
+                        if w.take(claim(&key, "u", 0, 30, 45)).overflowed.is_none() {
                             admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }

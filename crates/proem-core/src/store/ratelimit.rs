@@ -2,7 +2,7 @@
 //! PostgreSQL, shared by every instance (see `crate::ratelimit`).
 
 use super::{Store, StoreResult};
-use crate::ratelimit::{Decision, Limits, Overflow, Taken, WINDOW_MS, window_start};
+use crate::ratelimit::{Claim, Decision, Limits, Overflow, Taken, WINDOW_MS, window_start};
 
 /// Takes a slot from each of the two buckets that has room, in one atomic statement: one round
 /// trip before every request. Returns a row for each bucket it took from.
@@ -30,12 +30,16 @@ impl Store {
         let key_bucket = format!("key:{key_id}:{}", limits.bucket);
         let user_bucket = format!("user:{user_id}:{}", limits.bucket);
         let (per_key, per_user) = (i64::from(limits.per_key), i64::from(limits.per_user));
+        let claim = Claim {
+            key_bucket: &key_bucket,
+            user_bucket: &user_bucket,
+            start,
+            per_key,
+            per_user,
+        };
         let taken = match &self.local_windows {
-            Some(windows) => windows.take(&key_bucket, &user_bucket, start, per_key, per_user),
-            None => {
-                self.take_shared(&key_bucket, &user_bucket, start, per_key, per_user)
-                    .await?
-            }
+            Some(windows) => windows.take(claim),
+            None => self.take_shared(claim).await?,
         };
         let remaining = |limit: i64, used: i64| u32::try_from((limit - used).max(0)).unwrap_or(0);
         Ok(Decision {
@@ -53,14 +57,14 @@ impl Store {
     /// number of instances. When only one bucket had room, its slot is given back: a refusal
     /// consumes nothing. Until then that bucket reads one high, so a request racing it on the
     /// same bucket, at its last free slot, may be refused; never is one admitted past a limit.
-    async fn take_shared(
-        &self,
-        key_bucket: &str,
-        user_bucket: &str,
-        start: i64,
-        per_key: i64,
-        per_user: i64,
-    ) -> StoreResult<Taken> {
+    async fn take_shared(&self, claim: Claim<'_>) -> StoreResult<Taken> {
+        let Claim {
+            key_bucket,
+            user_bucket,
+            start,
+            per_key,
+            per_user,
+        } = claim;
         let taken: Vec<(String, i64)> = if per_key == 0 || per_user == 0 {
             Vec::new()
         } else {

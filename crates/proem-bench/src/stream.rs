@@ -352,9 +352,7 @@ async fn concurrent(
         .take_sent_streams()
         .into_iter()
         .flatten()
-        .filter_map(|(at, frame)| {
-            tag_of(&format!("\"{}\"", frame.data)).map(|t| (t.to_owned(), at))
-        })
+        .filter_map(|(at, frame)| tag_of(&frame.data).map(|t| (t.to_owned(), at)))
         .collect();
     let mut delays = Vec::with_capacity(n * TOKENS);
     let mut held = 0;

@@ -53,7 +53,7 @@ impl Error {
     pub fn code(&self) -> ReasonCode {
         match self {
             Error::Rejected(r) => r.code,
-            Error::Store(StoreError::Unavailable(_)) => ReasonCode::ServiceUnavailable,
+            Error::Store(e) if e.is_unavailable() => ReasonCode::ServiceUnavailable,
             Error::Store(_) | Error::Blob(_) => ReasonCode::InternalError,
         }
     }

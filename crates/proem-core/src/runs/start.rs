@@ -83,14 +83,18 @@ impl Engine {
             .with_param("userInput", "too_large")
             .into());
         }
-        // Two statements, side by side, read everything the run needs; the checks then run in
-        // the order a sequential read would give (prompt, grant, version), so a prompt the caller
-        // cannot reach reveals nothing. Round trips here are added time to first token.
+        // Everything the run needs, read at once; the checks then run in the order a sequential
+        // read would give (prompt, grant, version), so a prompt the caller cannot reach reveals
+        // nothing. Reads here are added time to first token.
         let reader = self.store.reader();
-        let (access, version) = tokio::try_join!(
-            prompt_rows::run_access(reader, prompt_id, caller.key_id(), caller.user_id()),
-            prompt_rows::version_for_run(reader, prompt_id, req.version_id.as_deref()),
-        )?;
+        let (access, version) = prompt_rows::run_reads(
+            &self.store,
+            prompt_id,
+            caller.key_id(),
+            caller.user_id(),
+            req.version_id.as_deref(),
+        )
+        .await?;
         let (prompt, reaches, default_auto_finalize) = match access {
             Some(a) => (Some(a.prompt), a.reaches, a.auto_finalize),
             None => (None, false, None),

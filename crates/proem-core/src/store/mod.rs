@@ -6,6 +6,7 @@ mod activity;
 pub mod attachments;
 pub mod grants;
 mod idempotency;
+mod inline;
 mod keys;
 pub mod mcp;
 mod migrate;
@@ -48,6 +49,9 @@ pub enum StoreError {
     Constraint(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A read on the calling thread failed (SQLite only, see `inline.rs`).
+    #[error("database error: {0}")]
+    Inline(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("migration failed: {0}")]
@@ -77,6 +81,19 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached or stayed busy: worth a retry later.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Inline(e) => matches!(
+                e.sqlite_error_code(),
+                Some(DatabaseBusy | DatabaseLocked | CannotOpen)
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether this is a constraint violation naming `needle` (a constraint or column name).
     pub fn is_constraint(&self, needle: &str) -> bool {
         matches!(self, StoreError::Constraint(c) if c.contains(needle))
@@ -101,6 +118,8 @@ pub struct Store {
     /// Rate windows in this process, for the embedded shape (SQLite: one server process);
     /// `None` on PostgreSQL, where every instance counts in the database.
     local_windows: Option<Arc<LocalWindows>>,
+    /// Reads on the calling thread for the run path (SQLite files only; see `inline.rs`).
+    inline: Option<Arc<inline::InlineReader>>,
 }
 
 impl Store {
@@ -118,6 +137,7 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(url)?;
+                let inline = inline::InlineReader::for_url(&url).map(Arc::new);
                 let options = AnyConnectOptions::from_str(&url)?;
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
@@ -127,6 +147,7 @@ impl Store {
                     backend,
                     clock,
                     local_windows: Some(Arc::default()),
+                    inline,
                 })
             }
             Backend::Postgres => {
@@ -142,6 +163,7 @@ impl Store {
                     backend,
                     clock,
                     local_windows: None,
+                    inline: None,
                 })
             }
         }
@@ -161,6 +183,10 @@ impl Store {
 
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.read
+    }
+
+    pub(crate) fn inline(&self) -> Option<&inline::InlineReader> {
+        self.inline.as_deref()
     }
 
     pub(crate) fn writer(&self) -> &AnyPool {

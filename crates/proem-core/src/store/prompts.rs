@@ -3,7 +3,9 @@
 
 use sqlx::{Any, Executor};
 
-use super::{StoreError, StoreResult};
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptRow {
@@ -159,6 +161,25 @@ type RunAccessTuple = (
     Option<i64>,
 );
 
+fn run_access_sql() -> String {
+    format!(
+        "SELECT {PROMPT_COLUMNS}, \
+         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2), \
+         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2 AND g.prompt_id = p.id), \
+         (SELECT s.auto_finalize_mcp_runs FROM user_settings s WHERE s.user_id = $3) \
+         FROM prompts p WHERE p.id = $1"
+    )
+}
+
+fn run_access_of(t: RunAccessTuple) -> RunAccess {
+    let (grants, granted, auto_finalize) = (t.12, t.13, t.14);
+    RunAccess {
+        prompt: prompt_row((t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11)),
+        reaches: grants == 0 || granted > 0,
+        auto_finalize: auto_finalize.map(|v| v != 0),
+    }
+}
+
 /// The prompt, the key's grants on it and the user's auto-finalize default in one statement:
 /// every round trip before the provider call adds to the run's time to first token.
 pub async fn run_access<'e>(
@@ -167,26 +188,13 @@ pub async fn run_access<'e>(
     key_id: &str,
     user_id: &str,
 ) -> StoreResult<Option<RunAccess>> {
-    let row: Option<RunAccessTuple> = sqlx::query_as(sql(format!(
-        "SELECT {PROMPT_COLUMNS}, \
-         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2), \
-         (SELECT COUNT(*) FROM key_grants g WHERE g.key_id = $2 AND g.prompt_id = p.id), \
-         (SELECT s.auto_finalize_mcp_runs FROM user_settings s WHERE s.user_id = $3) \
-         FROM prompts p WHERE p.id = $1"
-    )))
-    .bind(prompt_id)
-    .bind(key_id)
-    .bind(user_id)
-    .fetch_optional(e)
-    .await?;
-    Ok(row.map(|t| {
-        let (grants, granted, auto_finalize) = (t.12, t.13, t.14);
-        RunAccess {
-            prompt: prompt_row((t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8, t.9, t.10, t.11)),
-            reaches: grants == 0 || granted > 0,
-            auto_finalize: auto_finalize.map(|v| v != 0),
-        }
-    }))
+    let row: Option<RunAccessTuple> = sqlx::query_as(sql(run_access_sql()))
+        .bind(prompt_id)
+        .bind(key_id)
+        .bind(user_id)
+        .fetch_optional(e)
+        .await?;
+    Ok(row.map(run_access_of))
 }
 
 /// A page of a user's live prompts, newest first, after `after_id`; when `restricted_to_key` is
@@ -295,6 +303,13 @@ pub async fn version<'e>(
     Ok(row.map(version_row))
 }
 
+fn version_for_run_sql() -> String {
+    format!(
+        "SELECT {VERSION_COLUMNS} FROM prompt_versions \
+         WHERE id = COALESCE($1, (SELECT current_version_id FROM prompts WHERE id = $2))"
+    )
+}
+
 /// The version a run of `prompt_id` uses: `id` when given, else the prompt's current version. One
 /// statement that does not need the prompt row first, so a run reads both side by side.
 pub async fn version_for_run<'e>(
@@ -302,15 +317,46 @@ pub async fn version_for_run<'e>(
     prompt_id: &str,
     id: Option<&str>,
 ) -> StoreResult<Option<VersionRow>> {
-    let row: Option<VersionTuple> = sqlx::query_as(sql(format!(
-        "SELECT {VERSION_COLUMNS} FROM prompt_versions \
-         WHERE id = COALESCE($1, (SELECT current_version_id FROM prompts WHERE id = $2))"
-    )))
-    .bind(id)
-    .bind(prompt_id)
-    .fetch_optional(e)
-    .await?;
+    let row: Option<VersionTuple> = sqlx::query_as(sql(version_for_run_sql()))
+        .bind(id)
+        .bind(prompt_id)
+        .fetch_optional(e)
+        .await?;
     Ok(row.map(version_row))
+}
+
+/// What a run reads before its provider call: [`run_access`] and [`version_for_run`]. On SQLite
+/// both are read on the calling thread (see `inline.rs`); on PostgreSQL, side by side.
+pub async fn run_reads(
+    store: &Store,
+    prompt_id: &str,
+    key_id: &str,
+    user_id: &str,
+    version_id: Option<&str>,
+) -> StoreResult<(Option<RunAccess>, Option<VersionRow>)> {
+    let Some(inline) = store.inline() else {
+        return tokio::try_join!(
+            run_access(store.reader(), prompt_id, key_id, user_id),
+            version_for_run(store.reader(), prompt_id, version_id),
+        );
+    };
+    inline.read(|conn| {
+        let access = conn
+            .prepare_cached(&run_access_sql())?
+            .query_row(
+                rusqlite::named_params! {"$1": prompt_id, "$2": key_id, "$3": user_id},
+                |r| RunAccessTuple::try_from(r).map(run_access_of),
+            )
+            .optional()?;
+        let version = conn
+            .prepare_cached(&version_for_run_sql())?
+            .query_row(
+                rusqlite::named_params! {"$1": version_id, "$2": prompt_id},
+                |r| VersionTuple::try_from(r).map(version_row),
+            )
+            .optional()?;
+        Ok((access, version))
+    })
 }
 
 /// A page of a prompt's live versions, highest number first, below `before_number`.

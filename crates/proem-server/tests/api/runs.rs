@@ -75,6 +75,36 @@ async fn each_upstream_protocol_reaches_clients_as_response_output_text_delta() 
     }
 }
 
+/// On SQLite a run reads its prompt and version on a connection of its own (`store/inline.rs`),
+/// beside the pool that wrote them: it must see a version made current just before.
+#[tokio::test]
+async fn a_run_reads_the_version_made_current_a_moment_before() {
+    let f = RunFixture::new().await;
+    let prompt: serde_json::Value = f
+        .get(&format!("/prompts/{}", f.prompt))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let settings = prompt["currentVersion"]["modelSettings"].clone();
+    let created = f
+        .post(
+            &format!("/prompts/{}/versions", f.prompt),
+            json!({"promptText": "Answer in one haiku.", "modelSettings": settings, "setAsCurrent": true}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    f.upstream.push(Scenario::text(["ok"]));
+    let events = f.run(json!({"autoFinalize": false})).await;
+    assert_eq!(text_of(&events), "ok");
+    let sent = f.upstream.requests()[0].body.to_string();
+    assert!(sent.contains("Answer in one haiku."), "{sent}");
+    assert!(
+        !sent.contains("Summarize the input in three bullets."),
+        "{sent}"
+    );
+}
+
 #[tokio::test]
 async fn run_without_stream_true_is_stream_required() {
     let f = RunFixture::new().await;

@@ -12,7 +12,8 @@
 //!   the REST read of the same prompt, at concurrency 1 and 16.
 //!
 //! Run in release: `cargo run --release -p proem-bench -- all`; `stream --streams N` runs only the
-//! concurrency round of N streams, with nothing before it in the process.
+//! concurrency round of N streams, with nothing before it in the process; `stream --sequential`
+//! only the sequential streams (time to first token, gaps, CPU per frame).
 
 #![expect(
     clippy::expect_used,
@@ -28,23 +29,24 @@ fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let sequential_only = args.iter().any(|a| a == "--sequential");
     let crowd = args
         .iter()
         .position(|a| a == "--streams")
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse().expect("--streams takes a number of streams"));
     match what.as_str() {
-        "stream" => stream::run(quick, crowd),
+        "stream" => stream::run(quick, crowd, sequential_only),
         "gate" => gate::run(quick),
         "mcp" => mcp::run(quick),
         "all" => {
             gate::run(quick);
             mcp::run(quick);
-            stream::run(quick, crowd);
+            stream::run(quick, crowd, sequential_only);
         }
         other => {
             eprintln!(
-                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N]   (unknown: {other})"
+                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N] [--sequential]   (unknown: {other})"
             );
             std::process::exit(2);
         }

@@ -257,39 +257,55 @@ struct Summary {
     cpu: Duration,
 }
 
+/// `runs` streams one after another for each target, the targets taking turns so that whatever
+/// else the machine does in the meantime falls on all three alike. Each stream's process CPU time
+/// counts for its target.
 async fn sequential(
     upstream: &FakeUpstream,
     rig: &Rig,
-    target: Target,
     runs: usize,
     interval: Duration,
-) -> Summary {
+) -> Vec<(Target, Summary)> {
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .build()
         .expect("client");
-    for _ in 0..5 {
-        upstream.push(scenario(interval));
-        one(&http, rig, target).await;
+    let targets = [Target::Direct, Target::Proxy, Target::Proem];
+    for target in targets {
+        for _ in 0..5 {
+            upstream.push(scenario(interval));
+            one(&http, rig, target).await;
+        }
     }
-    let cpu_before = cpu_time();
-    let mut ttfts = Vec::new();
-    let mut gaps = Vec::new();
-    let mut complete = 0;
+    let mut summaries: Vec<_> = targets
+        .into_iter()
+        .map(|target| {
+            let summary = Summary {
+                ttfts: Vec::with_capacity(runs),
+                gaps: Vec::new(),
+                complete: 0,
+                runs,
+                cpu: Duration::ZERO,
+            };
+            (target, summary)
+        })
+        .collect();
     for _ in 0..runs {
-        upstream.push(scenario(interval));
-        let trace = one(&http, rig, target).await;
-        complete += usize::from(trace.frames == TOKENS);
-        ttfts.push(trace.ttft);
-        gaps.extend(trace.gaps);
+        for (target, s) in &mut summaries {
+            upstream.push(scenario(interval));
+            let cpu_before = cpu_time();
+            let trace = one(&http, rig, *target).await;
+            s.cpu += cpu_time() - cpu_before;
+            s.complete += usize::from(trace.frames == TOKENS);
+            s.ttfts.push(trace.ttft);
+            s.gaps.extend(trace.gaps);
+        }
     }
-    Summary {
-        ttfts: sorted(ttfts),
-        gaps: sorted(gaps),
-        complete,
-        runs,
-        cpu: cpu_time() - cpu_before,
+    for (_, s) in &mut summaries {
+        s.ttfts = sorted(std::mem::take(&mut s.ttfts));
+        s.gaps = sorted(std::mem::take(&mut s.gaps));
     }
+    summaries
 }
 
 /// How `n` concurrent streams fared.
@@ -378,9 +394,10 @@ async fn concurrent(
     }
 }
 
-/// The whole part; with `crowd` set, only the concurrency round of that many streams, so one size
-/// can be measured with nothing run before it in the process.
-pub fn run(quick: bool, crowd: Option<usize>) {
+/// The whole part: the sequential streams, then the concurrency rounds. With `crowd` set, only
+/// the concurrency round of that many streams, so one size can be measured with nothing run
+/// before it in the process; with `sequential_only`, only the sequential streams.
+pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -395,11 +412,8 @@ pub fn run(quick: bool, crowd: Option<usize>) {
         }
         let runs = if quick { 20 } else { 200 };
         let interval = Duration::from_millis(2);
-        println!("\n## Streaming run path: {TOKENS} tokens every {} per stream, {runs} sequential streams per target\n", ms(interval));
-        let mut summaries = Vec::new();
-        for target in [Target::Direct, Target::Proxy, Target::Proem] {
-            summaries.push((target, sequential(&upstream, &rig, target, runs, interval).await));
-        }
+        println!("\n## Streaming run path: {TOKENS} tokens every {} per stream, {runs} sequential streams per target, the targets taking turns\n", ms(interval));
+        let summaries = sequential(&upstream, &rig, runs, interval).await;
         let direct = &summaries[0].1;
         println!("| target | TTFT p50 | TTFT p99 | added TTFT p50 | added TTFT p99 | mean gap | added gap | frames 1:1 | CPU per frame (added) |");
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -434,6 +448,9 @@ pub fn run(quick: bool, crowd: Option<usize>) {
                 "TTFT p{p:.0}: Proem / proxy {:.2}×; added over direct, Proem / proxy {ratio}.",
                 proem.as_secs_f64() / proxy.as_secs_f64().max(1e-9)
             );
+        }
+        if sequential_only {
+            return;
         }
         let steps: &[usize] = if quick { &[100, 250] } else { &[250, 500, 1000, 1500] };
         crowd_rounds(&upstream, &rig, steps).await;

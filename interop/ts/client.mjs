@@ -79,6 +79,16 @@ async function main() {
   };
   const client = new Client({ name: 'proem-interop-ts', version: sdkVersion });
   await client.connect(t);
+  // Progress notifications as they arrive, before the SDK dispatches them. SDK v1 dispatches a
+  // response at once but a notification a microtask later, so progress read together with the
+  // result (one stdio chunk) reaches `onprogress` after the call has retired its handler, and is
+  // dropped (typescript-sdk#2580). What Proem sent is what arrived here.
+  const wireProgress = [];
+  const dispatch = t.onmessage;
+  t.onmessage = (message, extra) => {
+    if (message.method === 'notifications/progress') wireProgress.push(message.params);
+    dispatch(message, extra);
+  };
   try {
     const server = client.getServerVersion();
     check(server?.name === 'proem', 'serverInfo.name is proem', server);
@@ -110,6 +120,7 @@ async function main() {
 
     // With onprogress the SDK sends a progress token; each notification's message is a text delta.
     const progress = [];
+    const progressBefore = wireProgress.length;
     const ran = await call(
       client,
       'proem_run_prompt',
@@ -117,10 +128,11 @@ async function main() {
       { onprogress: (p) => progress.push(p) },
     );
     const run = ran.structuredContent;
-    const deltas = progress.map((p) => p.message);
-    check(progress.length > 0, 'at least one progress notification arrived');
-    check(deltas.every((d) => typeof d === 'string' && d.length > 0), 'every progress notification carries delta text', progress);
-    check(progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress), 'progress increases', progress);
+    check(progress.length > 0, 'at least one progress notification reached onprogress');
+    const sent = wireProgress.slice(progressBefore);
+    const deltas = sent.map((p) => p.message);
+    check(deltas.every((d) => typeof d === 'string' && d.length > 0), 'every progress notification carries delta text', sent);
+    check(sent.every((p, i) => i === 0 || p.progress > sent[i - 1].progress), 'progress increases', sent);
     check(deltas.join('') === run.outputText, 'the output equals the concatenated deltas', { deltas, outputText: run.outputText });
     check(ran.content[0]?.type === 'text' && ran.content[0].text === run.outputText, 'the first content block is the output', ran.content);
     check(run.recordId == null && run.state === 'Active', 'autoFinalize false leaves the run unsaved', run);

@@ -239,10 +239,14 @@ impl Engine {
             seeded_from,
         ));
         let (commit, committed) = oneshot::channel();
-        self.tasks.spawn(job.run(self.clone(), sender, committed));
-        // On a single-threaded runtime a new task runs only once this one yields, and the
-        // caller's next await may be a database write that does not: yield now, so the provider
-        // request is on the wire while the turn's rows are written.
+        let (dispatch, dispatched) = oneshot::channel();
+        self.tasks
+            .spawn(Box::pin(job.run(self.clone(), sender, committed, dispatch)));
+        // The provider request goes on the wire before the caller writes the turn's rows and
+        // answers, so that work overlaps the provider's wait for its first token. The task
+        // reports once it has handed the request to its connection; the connection's task,
+        // woken by that hand-over, runs when this one yields.
+        let _ = dispatched.await;
         tokio::task::yield_now().await;
         (receiver, CommitSignal(commit))
     }

@@ -40,6 +40,14 @@ impl Txn {
         }
     }
 
+    /// The connection of an autocommit `Txn`, held until it is dropped or committed.
+    pub(crate) fn autocommit_connection(&self) -> Option<&PoolConnection<Any>> {
+        match &self.conn {
+            Conn::Auto(conn) => Some(conn),
+            Conn::Tx(_) => None,
+        }
+    }
+
     /// Whether later writes commit or roll back together with the earlier ones.
     pub fn is_atomic(&self) -> bool {
         matches!(self.conn, Conn::Tx(_))

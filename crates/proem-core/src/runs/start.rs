@@ -212,11 +212,15 @@ impl Engine {
         } else {
             Txn::autocommit(self.store.write_conn().await?)
         };
-        rows::insert(&mut tx, &row).await?;
+        rows::insert_on(&self.store, &mut tx, &row).await?;
         if atomic {
             tx.after_commit(move || commit.committed());
         } else {
             commit.committed();
+            // The provider may have answered while the row was written: let the turn's task
+            // relay that first, so the stream's first write carries the first token along with
+            // `run_session` and the client wakes once for both.
+            tokio::task::yield_now().await;
         }
         Ok((tx, RunStart { run_id, events }))
     }

@@ -49,7 +49,7 @@ pub enum StoreError {
     Constraint(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
-    /// A read on the calling thread failed (SQLite only, see `inline.rs`).
+    /// A statement on the calling thread failed (SQLite only, see `inline.rs`).
     #[error("database error: {0}")]
     Inline(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
@@ -81,6 +81,20 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A statement in place failed: constraint violations read as they do through the pool.
+    pub(crate) fn from_inline(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Constraint(e.to_string()),
+            _ => StoreError::Inline(e),
+        }
+    }
+
+    /// Whether another connection held the lock a statement in place needed.
+    pub(crate) fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, StoreError::Inline(e) if matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked)))
+    }
+
     /// Whether the database could not be reached or stayed busy: worth a retry later.
     pub fn is_unavailable(&self) -> bool {
         use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked};
@@ -118,8 +132,8 @@ pub struct Store {
     /// Rate windows in this process, for the embedded shape (SQLite: one server process);
     /// `None` on PostgreSQL, where every instance counts in the database.
     local_windows: Option<Arc<LocalWindows>>,
-    /// Reads on the calling thread for the run path (SQLite files only; see `inline.rs`).
-    inline: Option<Arc<inline::InlineReader>>,
+    /// Statements on the calling thread for the run path (SQLite files only; see `inline.rs`).
+    inline: Option<Arc<inline::InPlace>>,
 }
 
 impl Store {
@@ -137,7 +151,7 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(url)?;
-                let inline = inline::InlineReader::for_url(&url).map(Arc::new);
+                let inline = inline::InPlace::for_url(&url).map(Arc::new);
                 let options = AnyConnectOptions::from_str(&url)?;
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
@@ -185,7 +199,7 @@ impl Store {
         &self.read
     }
 
-    pub(crate) fn inline(&self) -> Option<&inline::InlineReader> {
+    pub(crate) fn inline(&self) -> Option<&inline::InPlace> {
         self.inline.as_deref()
     }
 

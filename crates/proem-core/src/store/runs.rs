@@ -3,7 +3,8 @@
 
 use sqlx::{Any, AnyConnection, Executor};
 
-use super::StoreResult;
+use super::{Store, StoreResult};
+use crate::txn::Txn;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
@@ -61,30 +62,70 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> StoreResult<()> {
-    sqlx::query(sql(format!(
+fn insert_sql() -> String {
+    format!(
         "INSERT INTO run_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-    )))
-    .bind(&s.id)
-    .bind(&s.user_id)
-    .bind(&s.key_id)
-    .bind(&s.prompt_id)
-    .bind(&s.version_id)
-    .bind(&s.snapshot)
-    .bind(&s.state)
-    .bind(&s.turns)
-    .bind(s.generation)
-    .bind(s.reopen_count)
-    .bind(&s.finalized_record_id)
-    .bind(&s.last_finalize)
-    .bind(&s.failure_code)
-    .bind(&s.seeded_from_record_id)
-    .bind(&s.client_idempotency_key)
-    .bind(s.created_at)
-    .bind(s.updated_at)
-    .bind(s.expires_at)
-    .execute(conn)
-    .await?;
+    )
+}
+
+/// Inserts a session row on `tx`. When `tx` commits statement by statement on a SQLite file, the
+/// row is written on the calling thread (see `inline.rs`), through the pool only if another
+/// process holds the database's write lock. The run path's one write before its first token.
+pub async fn insert_on(store: &Store, tx: &mut Txn, s: &SessionRow) -> StoreResult<()> {
+    if let (Some(inline), Some(held)) = (store.inline(), tx.autocommit_connection()) {
+        // $N parameters are numbered in order of appearance, so binding by position fits them.
+        let written = inline.write(held, |c| {
+            c.prepare_cached(&insert_sql())?.execute(rusqlite::params![
+                s.id,
+                s.user_id,
+                s.key_id,
+                s.prompt_id,
+                s.version_id,
+                s.snapshot,
+                s.state,
+                s.turns,
+                s.generation,
+                s.reopen_count,
+                s.finalized_record_id,
+                s.last_finalize,
+                s.failure_code,
+                s.seeded_from_record_id,
+                s.client_idempotency_key,
+                s.created_at,
+                s.updated_at,
+                s.expires_at,
+            ])
+        });
+        match written {
+            Err(e) if e.is_busy() => {}
+            done => return done.map(drop),
+        }
+    }
+    insert(tx, s).await
+}
+
+pub async fn insert(conn: &mut AnyConnection, s: &SessionRow) -> StoreResult<()> {
+    sqlx::query(sql(insert_sql()))
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(&s.key_id)
+        .bind(&s.prompt_id)
+        .bind(&s.version_id)
+        .bind(&s.snapshot)
+        .bind(&s.state)
+        .bind(&s.turns)
+        .bind(s.generation)
+        .bind(s.reopen_count)
+        .bind(&s.finalized_record_id)
+        .bind(&s.last_finalize)
+        .bind(&s.failure_code)
+        .bind(&s.seeded_from_record_id)
+        .bind(&s.client_idempotency_key)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .bind(s.expires_at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

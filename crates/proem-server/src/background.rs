@@ -1,14 +1,19 @@
-//! Background work, all on one tracked task set so shutdown waits for it: the batched activity
-//! writer and the janitor that sweeps expired rate windows, idempotency rows and stored MCP call
-//! results, and expires idle run sessions (the 1 h TTL reaper).
+//! Background work, all on one tracked task set so shutdown waits for it: the batched writer of
+//! activity rows (and of streamed responses' audit rows), and the janitor that sweeps expired rate
+//! windows, idempotency rows and stored MCP call results, and expires idle run sessions (the 1 h
+//! TTL reaper).
 
 use std::time::Duration;
 
-use proem_core::store::ActivityEntry;
+use axum::body::Bytes;
+use proem_core::store::{ActivityEntry, AuditEntry};
 use proem_core::{Engine, Store};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::middleware::guard::describe_fields;
 
 /// Rows are written when this many are waiting, or after [`FLUSH_EVERY`].
 const BATCH: usize = 256;
@@ -17,16 +22,46 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const QUEUE: usize = 16_384;
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Hands activity rows to the writer without waiting for the database.
+/// A row for the writer.
+#[derive(Debug)]
+enum Row {
+    Activity(ActivityEntry),
+    /// An audit row whose `fields` are still to be described from the request's JSON body
+    /// (`None`: not JSON, no fields).
+    Audit(AuditEntry, Option<Bytes>),
+}
+
+/// Hands rows to the writer without waiting for the database.
 #[derive(Clone, Debug)]
 pub struct ActivitySink {
-    tx: mpsc::Sender<ActivityEntry>,
+    tx: mpsc::Sender<Row>,
+    tasks: TaskTracker,
 }
 
 impl ActivitySink {
     pub fn record(&self, entry: ActivityEntry) {
-        if self.tx.try_send(entry).is_err() {
+        if self.tx.try_send(Row::Activity(entry)).is_err() {
             tracing::warn!("activity queue full; dropping an activity row");
+        }
+    }
+
+    /// Queues the audit row of a response that streams: written with the next batch, so neither
+    /// the row nor the description of the body's fields delays the stream's first event. Unlike
+    /// activity rows, audit rows are never dropped: with the queue full, a task waits for room.
+    pub fn audit(&self, entry: AuditEntry, json_body: Option<Bytes>) {
+        match self.tx.try_send(Row::Audit(entry, json_body)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(row)) => {
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    if tx.send(row).await.is_err() {
+                        tracing::error!("the writer stopped; an audit row was not written");
+                    }
+                });
+            }
+            Err(TrySendError::Closed(_)) => {
+                tracing::error!("the writer stopped; an audit row was not written");
+            }
         }
     }
 }
@@ -34,16 +69,15 @@ impl ActivitySink {
 /// Starts the background tasks on `tasks`; they stop when `stop` is cancelled, after a last flush.
 pub fn start(engine: Engine, tasks: &TaskTracker, stop: CancellationToken) -> ActivitySink {
     let (tx, rx) = mpsc::channel(QUEUE);
-    tasks.spawn(write_activity(engine.store.clone(), rx, stop.clone()));
+    tasks.spawn(write_rows(engine.store.clone(), rx, stop.clone()));
     tasks.spawn(janitor(engine, stop));
-    ActivitySink { tx }
+    ActivitySink {
+        tx,
+        tasks: tasks.clone(),
+    }
 }
 
-async fn write_activity(
-    store: Store,
-    mut rx: mpsc::Receiver<ActivityEntry>,
-    stop: CancellationToken,
-) {
+async fn write_rows(store: Store, mut rx: mpsc::Receiver<Row>, stop: CancellationToken) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let received = tokio::select! {
@@ -75,11 +109,21 @@ async fn write_activity(
     }
 }
 
-async fn flush(store: &Store, batch: &mut Vec<ActivityEntry>) {
-    if let Err(e) = store.write_activity(batch).await {
-        tracing::error!(error = %e, rows = batch.len(), "cannot write activity rows");
+async fn flush(store: &Store, batch: &mut Vec<Row>) {
+    let mut audit = Vec::new();
+    let mut activity = Vec::with_capacity(batch.len());
+    for row in batch.drain(..) {
+        match row {
+            Row::Activity(entry) => activity.push(entry),
+            Row::Audit(mut entry, body) => {
+                entry.fields = describe_fields(body.as_ref()).to_string();
+                audit.push(entry);
+            }
+        }
     }
-    batch.clear();
+    if let Err(e) = store.write_trail_rows(&audit, &activity).await {
+        tracing::error!(error = %e, audit = audit.len(), activity = activity.len(), "cannot write audit and activity rows");
+    }
 }
 
 /// Deletes expired rows and expires idle run sessions. Every instance runs it; each step is an

@@ -71,24 +71,28 @@ type ActivityRow = (
     Option<String>,
 );
 
+async fn insert_audit(conn: &mut sqlx::AnyConnection, e: &AuditEntry) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, user_id, key_id, method, route, object_id, status, fields) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.id)
+    .bind(e.at)
+    .bind(&e.user_id)
+    .bind(&e.key_id)
+    .bind(&e.method)
+    .bind(&e.route)
+    .bind(&e.object_id)
+    .bind(i64::from(e.status))
+    .bind(&e.fields)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn write_audit(&self, e: &AuditEntry) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, user_id, key_id, method, route, object_id, status, fields) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&e.id)
-        .bind(e.at)
-        .bind(&e.user_id)
-        .bind(&e.key_id)
-        .bind(&e.method)
-        .bind(&e.route)
-        .bind(&e.object_id)
-        .bind(i64::from(e.status))
-        .bind(&e.fields)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        insert_audit(&mut *self.writer().acquire().await?, e).await
     }
 
     /// A user's audit rows, newest first (operators and tests read them).
@@ -122,10 +126,22 @@ impl Store {
     /// Writes a batch of activity rows and moves each key's `last_used_at` forward, in one
     /// transaction.
     pub async fn write_activity(&self, batch: &[ActivityEntry]) -> StoreResult<()> {
-        if batch.is_empty() {
+        self.write_trail_rows(&[], batch).await
+    }
+
+    /// Audit and activity rows in one transaction (the background writer's batch).
+    pub async fn write_trail_rows(
+        &self,
+        audit: &[AuditEntry],
+        batch: &[ActivityEntry],
+    ) -> StoreResult<()> {
+        if audit.is_empty() && batch.is_empty() {
             return Ok(());
         }
         let mut tx = self.writer().begin().await?;
+        for e in audit {
+            insert_audit(&mut tx, e).await?;
+        }
         let mut last_used: std::collections::BTreeMap<&str, i64> = Default::default();
         for e in batch {
             sqlx::query(

@@ -549,17 +549,15 @@ async fn record(
         .iter()
         .find_map(|k| args.get(*k).and_then(Value::as_str).map(str::to_owned))
         .or_else(|| prompt_id.clone());
-    let fields = (!hints.read_only).then(|| {
-        let bytes = Bytes::from(serde_json::to_vec(args).unwrap_or_default());
-        crate::middleware::guard::field_metadata(&bytes)
-    });
+    let change =
+        (!hints.read_only).then(|| Some(Bytes::from(serde_json::to_vec(args).unwrap_or_default())));
     let trail = Trail {
         method: "MCP".to_owned(),
         route: format!("MCP {}", call.tool),
         status,
         object_id,
         prompt_id,
-        fields,
+        change,
         started,
     };
     write_trail(&call.state, &call.caller, trail, false).await;

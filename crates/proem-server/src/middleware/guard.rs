@@ -41,7 +41,7 @@ pub async fn guard(
     };
     let method = req.method().clone();
     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let (response, fields) = gate(&state, route, &principal, mutating, req, next).await;
+    let (response, json_body) = gate(&state, route, &principal, mutating, req, next).await;
     let touched = response
         .extensions()
         .get::<Touched>()
@@ -55,11 +55,11 @@ pub async fn guard(
         status,
         object_id: touched.object_id.or_else(|| touched.prompt_id.clone()),
         prompt_id: touched.prompt_id,
-        fields: mutating.then(|| fields.unwrap_or_default()),
+        change: mutating.then_some(json_body),
         started,
     };
-    // A run's stream starts now; its audit row follows on a tracked task rather than delaying
-    // the first token.
+    // A run's stream starts now; its audit row follows with the background writer's next batch
+    // rather than delaying the first token.
     write_trail(&state, &principal, trail, deferred).await;
     response
 }
@@ -71,13 +71,14 @@ pub(crate) struct Trail {
     pub status: u16,
     pub object_id: Option<String>,
     pub prompt_id: Option<String>,
-    /// Content metadata of the request's fields; `Some` marks a change, which is audited.
-    pub fields: Option<Map<String, Value>>,
+    /// Set for a change, which is audited: the request's JSON body (`None` for a body that is
+    /// not JSON), whose fields the audit row describes by presence, length and hash prefix.
+    pub change: Option<Option<Bytes>>,
     pub started: Instant,
 }
 
-/// Writes a request's audit row (inline, or with `defer_audit` on a tracked task) and hands its
-/// activity row to the batched writer. REST and MCP both record through here.
+/// Writes a request's audit row (inline, or with `defer_audit` by the background writer) and
+/// hands its activity row to the batched writer. REST and MCP both record through here.
 pub(crate) async fn write_trail(
     state: &AppState,
     principal: &Principal,
@@ -85,8 +86,8 @@ pub(crate) async fn write_trail(
     defer_audit: bool,
 ) {
     let now = state.store().now_ms();
-    if let Some(fields) = t.fields {
-        let entry = AuditEntry {
+    if let Some(json_body) = t.change {
+        let mut entry = AuditEntry {
             id: ids::new_id("aud"),
             at: now,
             user_id: principal.user_id().to_owned(),
@@ -95,18 +96,15 @@ pub(crate) async fn write_trail(
             route: t.route.clone(),
             object_id: t.object_id,
             status: t.status,
-            fields: Value::Object(fields).to_string(),
-        };
-        let store = state.store().clone();
-        let write = async move {
-            if let Err(e) = store.write_audit(&entry).await {
-                tracing::error!(error = %e, "cannot write an audit row");
-            }
+            fields: String::new(),
         };
         if defer_audit {
-            state.engine().tasks.spawn(write);
+            state.activity().audit(entry, json_body);
         } else {
-            write.await;
+            entry.fields = describe_fields(json_body.as_ref()).to_string();
+            if let Err(e) = state.store().write_audit(&entry).await {
+                tracing::error!(error = %e, "cannot write an audit row");
+            }
         }
     }
     state.activity().record(ActivityEntry {
@@ -123,7 +121,7 @@ pub(crate) async fn write_trail(
 }
 
 /// Everything between authentication and the handler; returns the response and, for JSON
-/// mutations, the audit metadata of the body's fields.
+/// mutations, the buffered body (for the audit row).
 async fn gate(
     state: &AppState,
     route: &'static RouteDef,
@@ -131,7 +129,7 @@ async fn gate(
     mutating: bool,
     req: Request,
     next: Next,
-) -> (Response, Option<Map<String, Value>>) {
+) -> (Response, Option<Bytes>) {
     let class = match route.access {
         Access::Key(permission) => RateClass::of(permission.scope()),
         Access::SessionOnly => RateClass::Read,
@@ -164,7 +162,7 @@ async fn admitted(
     mutating: bool,
     req: Request,
     next: Next,
-) -> (Response, Option<Map<String, Value>>) {
+) -> (Response, Option<Bytes>) {
     match route.access {
         Access::SessionOnly => {
             return (
@@ -220,7 +218,7 @@ async fn admitted(
             );
         }
     };
-    let fields = json_body.then(|| field_metadata(&bytes));
+    let audited = json_body.then(|| bytes.clone());
     let req = Request::from_parts(parts, Body::from(bytes.clone()));
     let response = match key {
         Some(key) => {
@@ -228,7 +226,7 @@ async fn admitted(
         }
         None => next.run(req).await,
     };
-    (response, fields)
+    (response, audited)
 }
 
 fn is_stream(response: &Response) -> bool {
@@ -243,6 +241,11 @@ fn is_json(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"))
+}
+
+/// The audit row's `fields`: [`field_metadata`] of a JSON body, nothing for any other.
+pub(crate) fn describe_fields(json_body: Option<&Bytes>) -> Value {
+    Value::Object(json_body.map(field_metadata).unwrap_or_default())
 }
 
 /// For each top-level field: presence, length and a SHA-256 prefix; never the content.

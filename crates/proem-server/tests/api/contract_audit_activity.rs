@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proem_core::store::ActivityFilter;
-use proem_testkit::TestServer;
+use proem_testkit::{Scenario, TestServer};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -14,6 +14,7 @@ use super::contract_support::{
     ACTIVITY, PROMPTS, STATS, current_version, get, json_with, key_expiring, key_with_id,
     user_with_key_id, wait_for_activity,
 };
+use super::run_support::{RunFixture, find};
 use super::support::expect_problem;
 
 async fn send(
@@ -398,4 +399,43 @@ async fn activity_stats_count_total_today_active_keys_and_average_latency() {
     let reported = stats["averageResponseMs"].as_f64().unwrap();
     assert!((reported - average).abs() < 1e-9, "{reported} vs {average}");
     assert!(reported > 0.0);
+}
+
+#[tokio::test]
+async fn a_streamed_run_is_audited_off_its_stream_with_fields_described_never_their_content() {
+    let f = RunFixture::new().await;
+    f.upstream.push(Scenario::text(["noted"]));
+    let secret = "CONFIDENTIAL: the merger closes on Friday.";
+    let events = f.run(json!({"userInput": secret})).await;
+    let run_id = find(&events, "run_session")["runId"].as_str().unwrap();
+    // The row comes with the background writer's next batch, after the stream started.
+    let route = "/api/v2/public/prompts/{id}/run";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let row = loop {
+        let rows = f
+            .server
+            .state
+            .store()
+            .audit_for_user(&f.user_id)
+            .await
+            .unwrap();
+        if let Some(row) = rows.into_iter().find(|r| r.route == route) {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit row for the run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(row.method, "POST");
+    assert_eq!(row.status, 200);
+    assert_eq!(row.object_id.as_deref(), Some(run_id));
+    let fields: Value = serde_json::from_str(&row.fields).unwrap();
+    assert_eq!(
+        fields["userInput"],
+        json!({"present": true, "length": secret.chars().count(), "sha256Prefix": sha256_prefix(secret)})
+    );
+    assert_eq!(fields["stream"]["present"], true);
+    assert!(!row.fields.contains("CONFIDENTIAL"), "{}", row.fields);
 }

@@ -2,8 +2,10 @@
 //! lookup by SHA-256 compared in constant time, then revocation and expiry. Every failure is the
 //! same `key_unauthorized`, so a caller cannot learn which check failed.
 //!
-//! Found keys are cached for at most [`CACHE_TTL`]: a revocation on any instance is honoured by
-//! every instance within that time, and the hot path skips the database in between.
+//! Found keys are cached for at most [`CACHE_TTL`] from the moment they were read: a revocation on
+//! any instance is honoured by every instance within that time, and the hot path skips the
+//! database in between. Keys in use are read again in the background ([`Authenticator::refresh`])
+//! once their entry is half that old, so steady traffic never waits for the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,9 @@ use crate::{Error, Rejection};
 
 /// How long a looked-up key may be trusted without asking the database again.
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
+/// How often [`Authenticator::refresh`] should run: entries in use are re-read between half their
+/// TTL and their TTL.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// Bound on cached keys; the cache is cleared when it would grow past it.
 const CACHE_CAPACITY: usize = 10_000;
 
@@ -37,8 +42,21 @@ impl Principal {
     }
 }
 
-/// A looked-up key and when it was looked up.
-type CachedKey = (Arc<KeyRecord>, Instant);
+/// A looked-up key.
+#[derive(Debug)]
+struct CachedKey {
+    key: Arc<KeyRecord>,
+    /// When the read that found it began: the entry is trusted for [`CACHE_TTL`] from then.
+    read_at: Instant,
+    /// Whether a request used it since that read.
+    used: bool,
+}
+
+impl CachedKey {
+    fn fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.read_at) < CACHE_TTL
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Authenticator {
@@ -60,13 +78,9 @@ impl Authenticator {
         let key = match self.cached(&hash) {
             Some(key) => key,
             None => {
-                let (record, stored_hash) =
-                    store.key_by_hash(&hash).await?.ok_or_else(unauthorized)?;
-                if !bool::from(stored_hash.0.ct_eq(&hash.0)) {
-                    return Err(unauthorized());
-                }
-                let record = Arc::new(record);
-                self.remember(hash, record.clone());
+                let read_at = Instant::now();
+                let record = Self::read(store, &hash).await?.ok_or_else(unauthorized)?;
+                self.remember(hash, record.clone(), read_at);
                 record
             }
         };
@@ -76,23 +90,75 @@ impl Authenticator {
         }
     }
 
-    fn cached(&self, hash: &KeyHash) -> Option<Arc<KeyRecord>> {
-        let cache = self.cache.lock().ok()?;
-        cache
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-            .map(|(k, _)| k.clone())
+    /// Re-reads the cached keys that requests used and whose entry is at least half
+    /// [`CACHE_TTL`] old, and forgets entries past it. Run every [`REFRESH_EVERY`], off the
+    /// request path: a key in steady use is then always served from memory, and still never
+    /// trusted longer than [`CACHE_TTL`] after a read. Returns how many keys were read.
+    pub async fn refresh(&self, store: &Store) -> Result<usize, Error> {
+        let due = self.due(Instant::now());
+        for hash in &due {
+            let read_at = Instant::now();
+            match Self::read(store, hash).await? {
+                Some(record) => self.remember(*hash, record, read_at),
+                // Gone from the database: the next request looks it up and is refused.
+                None => self.forget(hash),
+            }
+        }
+        Ok(due.len())
     }
 
-    fn remember(&self, hash: KeyHash, key: Arc<KeyRecord>) {
+    /// The key whose hash is `hash`, compared in constant time.
+    async fn read(store: &Store, hash: &KeyHash) -> Result<Option<Arc<KeyRecord>>, Error> {
+        Ok(store
+            .key_by_hash(hash)
+            .await?
+            .filter(|(_, stored)| bool::from(stored.0.ct_eq(&hash.0)))
+            .map(|(record, _)| Arc::new(record)))
+    }
+
+    fn cached(&self, hash: &KeyHash) -> Option<Arc<KeyRecord>> {
+        let mut cache = self.cache.lock().ok()?;
+        let entry = cache.get_mut(hash).filter(|e| e.fresh(Instant::now()))?;
+        entry.used = true;
+        Some(entry.key.clone())
+    }
+
+    /// Entries used since their read and at least half their TTL old; drops stale ones.
+    fn due(&self, now: Instant) -> Vec<KeyHash> {
+        let Ok(mut cache) = self.cache.lock() else {
+            return Vec::new();
+        };
+        cache.retain(|_, e| e.fresh(now));
+        cache
+            .iter()
+            .filter(|(_, e)| e.used && now.saturating_duration_since(e.read_at) >= CACHE_TTL / 2)
+            .map(|(hash, _)| *hash)
+            .collect()
+    }
+
+    fn remember(&self, hash: KeyHash, key: Arc<KeyRecord>, read_at: Instant) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_CAPACITY {
-                cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                let now = Instant::now();
+                cache.retain(|_, e| e.fresh(now));
                 if cache.len() >= CACHE_CAPACITY {
                     cache.clear();
                 }
             }
-            cache.insert(hash, (key, Instant::now()));
+            cache.insert(
+                hash,
+                CachedKey {
+                    key,
+                    read_at,
+                    used: false,
+                },
+            );
+        }
+    }
+
+    fn forget(&self, hash: &KeyHash) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(hash);
         }
     }
 }

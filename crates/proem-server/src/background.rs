@@ -1,11 +1,12 @@
 //! Background work, all on one tracked task set so shutdown waits for it: the batched writer of
-//! activity rows (and of streamed responses' audit rows), and the janitor that sweeps expired rate
-//! windows, idempotency rows and stored MCP call results, and expires idle run sessions (the 1 h
-//! TTL reaper).
+//! activity rows (and of streamed responses' audit rows), the refresher of cached API keys in use,
+//! and the janitor that sweeps expired rate windows, idempotency rows and stored MCP call results,
+//! and expires idle run sessions (the 1 h TTL reaper).
 
 use std::time::Duration;
 
 use axum::body::Bytes;
+use proem_core::auth::{Authenticator, REFRESH_EVERY};
 use proem_core::store::{ActivityEntry, AuditEntry};
 use proem_core::{Engine, Store};
 use tokio::sync::mpsc;
@@ -67,9 +68,15 @@ impl ActivitySink {
 }
 
 /// Starts the background tasks on `tasks`; they stop when `stop` is cancelled, after a last flush.
-pub fn start(engine: Engine, tasks: &TaskTracker, stop: CancellationToken) -> ActivitySink {
+pub fn start(
+    engine: Engine,
+    auth: Authenticator,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> ActivitySink {
     let (tx, rx) = mpsc::channel(QUEUE);
     tasks.spawn(write_rows(engine.store.clone(), rx, stop.clone()));
+    tasks.spawn(refresh_keys(auth, engine.store.clone(), stop.clone()));
     tasks.spawn(janitor(engine, stop));
     ActivitySink {
         tx,
@@ -123,6 +130,19 @@ async fn flush(store: &Store, batch: &mut Vec<Row>) {
     }
     if let Err(e) = store.write_trail_rows(&audit, &activity).await {
         tracing::error!(error = %e, audit = audit.len(), activity = activity.len(), "cannot write audit and activity rows");
+    }
+}
+
+/// Keeps the keys in use fresh in the authenticator's cache (see [`Authenticator::refresh`]).
+async fn refresh_keys(auth: Authenticator, store: Store, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(REFRESH_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(e) = auth.refresh(&store).await {
+            tracing::warn!(error = %e, "refreshing cached API keys failed");
+        }
     }
 }
 

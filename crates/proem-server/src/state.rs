@@ -75,13 +75,14 @@ impl AppState {
             llm,
             describer,
         };
-        let activity = background::start(engine.clone(), &tasks, stop.clone());
+        let auth = Authenticator::default();
+        let activity = background::start(engine.clone(), auth.clone(), &tasks, stop.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 public_url: Arc::from(config.effective_public_url()),
                 config,
                 engine,
-                auth: Authenticator::default(),
+                auth,
                 activity,
                 mcp: McpHub::default(),
                 metrics: Metrics::default(),

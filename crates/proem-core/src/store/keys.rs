@@ -1,6 +1,7 @@
 //! API key rows. The plaintext key never reaches this module: it stores and finds keys by
 //! SHA-256 only.
 
+use rusqlite::OptionalExtension;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
 use super::{Store, StoreError, StoreResult};
@@ -133,19 +134,36 @@ impl Store {
     }
 
     /// The key whose SHA-256 is `hash`, revoked and expired ones included, with the stored hash
-    /// so the caller can compare it in constant time.
+    /// so the caller can compare it in constant time. On a SQLite file the lookup runs on the
+    /// calling thread (see `inline.rs`): it is on the path of every request whose key is not
+    /// cached.
     pub async fn key_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<(KeyRecord, KeyHash)>> {
         let sql = format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_hash = $1");
-        let row: Option<sqlx::any::AnyRow> = sqlx::query(AssertSqlSafe(sql))
-            .bind(hash.to_hex())
-            .fetch_optional(self.reader())
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: String = row.try_get("key_hash")?;
+        let found = match self.inline() {
+            Some(inline) => inline.read(|c| {
+                c.prepare_cached(&sql)?
+                    .query_row([hash.to_hex()], |r| {
+                        Ok((KeyRow::try_from(r)?, r.get::<_, String>(10)?))
+                    })
+                    .optional()
+            })?,
+            None => {
+                let row: Option<sqlx::any::AnyRow> = sqlx::query(AssertSqlSafe(sql))
+                    .bind(hash.to_hex())
+                    .fetch_optional(self.reader())
+                    .await?;
+                match row {
+                    Some(row) => Some((KeyRow::from_row(&row)?, row.try_get("key_hash")?)),
+                    None => None,
+                }
+            }
+        };
+        let Some((row, stored)) = found else {
+            return Ok(None);
+        };
         let stored = KeyHash::from_hex(&stored)
             .ok_or_else(|| StoreError::Corrupt("api_keys.key_hash is not 64 hex digits".into()))?;
-        let record = key_record(KeyRow::from_row(&row)?)?;
-        Ok(Some((record, stored)))
+        Ok(Some((key_record(row)?, stored)))
     }
 
     pub async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>> {

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use proem_api::ReasonCode;
+use proem_core::auth::{Authenticator, CACHE_TTL};
 use proem_core::keys::{self, KeyHash};
 use proem_core::store::{KeyStatus, NewKeySpec};
 use proem_core::{Clock, Store};
@@ -125,4 +127,31 @@ async fn keys_are_listed_per_user_oldest_first() {
         .map(|k| k.id)
         .collect();
     assert_eq!(ids, vec![first, second.id]);
+}
+
+#[tokio::test]
+async fn refresh_rereads_a_cached_key_in_use_so_its_revocation_is_seen_before_the_ttl() {
+    let db = TestDb::new().await;
+    let store = db.store(Clock::system()).await;
+    let (id, plaintext) = user_and_key(&store, None).await;
+    let auth = Authenticator::default();
+    auth.authenticate(&store, &plaintext).await.unwrap();
+    // Used after its read, and half its TTL old: due.
+    auth.authenticate(&store, &plaintext).await.unwrap();
+    tokio::time::sleep(CACHE_TTL / 2).await;
+    assert!(store.revoke_key(&id).await.unwrap());
+    assert_eq!(auth.refresh(&store).await.unwrap(), 1);
+    let refused = auth.authenticate(&store, &plaintext).await.unwrap_err();
+    assert_eq!(refused.code(), ReasonCode::KeyUnauthorized);
+}
+
+#[tokio::test]
+async fn refresh_leaves_a_cached_key_nobody_used_since_its_read() {
+    let db = TestDb::new().await;
+    let store = db.store(Clock::system()).await;
+    let (_, plaintext) = user_and_key(&store, None).await;
+    let auth = Authenticator::default();
+    auth.authenticate(&store, &plaintext).await.unwrap();
+    tokio::time::sleep(CACHE_TTL / 2).await;
+    assert_eq!(auth.refresh(&store).await.unwrap(), 0);
 }

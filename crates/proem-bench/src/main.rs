@@ -13,7 +13,9 @@
 //!
 //! Run in release: `cargo run --release -p proem-bench -- all`; `stream --streams N` runs only the
 //! concurrency round of N streams, with nothing before it in the process; `stream --sequential`
-//! only the sequential streams (time to first token, gaps, CPU per frame).
+//! only the sequential streams (time to first token, gaps, CPU per frame); `--no-pin` leaves the
+//! stream bench's threads where the scheduler puts them instead of one core for the servers and
+//! another for the harness.
 
 #![expect(
     clippy::expect_used,
@@ -30,23 +32,28 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let sequential_only = args.iter().any(|a| a == "--sequential");
+    let placement = if args.iter().any(|a| a == "--no-pin") {
+        None
+    } else {
+        stream::Placement::pinned()
+    };
     let crowd = args
         .iter()
         .position(|a| a == "--streams")
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse().expect("--streams takes a number of streams"));
     match what.as_str() {
-        "stream" => stream::run(quick, crowd, sequential_only),
+        "stream" => stream::run(quick, crowd, sequential_only, placement),
         "gate" => gate::run(quick),
         "mcp" => mcp::run(quick),
         "all" => {
             gate::run(quick);
             mcp::run(quick);
-            stream::run(quick, crowd, sequential_only);
+            stream::run(quick, crowd, sequential_only, placement);
         }
         other => {
             eprintln!(
-                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N] [--sequential]   (unknown: {other})"
+                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N] [--sequential] [--no-pin]   (unknown: {other})"
             );
             std::process::exit(2);
         }

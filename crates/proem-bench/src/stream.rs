@@ -2,8 +2,11 @@
 //! traffic goes (1) straight to it, (2) through a minimal pass-through proxy built for the
 //! comparison (one reqwest call relayed as a byte stream), (3) through Proem's `POST /run`
 //! (authentication, rate limit, SQLite writes, SSE re-framing). Proem and the proxy each run on
-//! their own single-threaded runtime: one core each. Then crowds of concurrent 50 tok/s streams
-//! take all three ways, and every token's delay from the fake's send to the client is measured.
+//! a single-threaded runtime of their own; with two cores or more, both servers are pinned to
+//! one core and the harness (client and fake) to another, so the harness never takes a server's
+//! core mid-run (`--no-pin` leaves placement to the scheduler). Then crowds of concurrent
+//! 50 tok/s streams take all three ways, and every token's delay from the fake's send to the
+//! client is measured.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -16,6 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use bytes::Bytes;
+use core_affinity::CoreId;
 use futures::StreamExt;
 use proem_testkit::{FakeUpstream, Scenario, TestServer};
 use serde_json::json;
@@ -74,67 +78,115 @@ fn tagged(stream: usize, tokens: usize, interval: Duration) -> Scenario {
     Scenario::text((0..tokens).map(|i| format!("s{stream}t{i} "))).with_inter_token_delay(interval)
 }
 
+/// Cores for the two sides of the bench: the servers under test (Proem and the proxy, which
+/// never stream at the same time) and the harness (client and fake upstream).
+#[derive(Clone, Copy)]
+pub struct Placement {
+    servers: CoreId,
+    harness: CoreId,
+}
+
+impl Placement {
+    /// The first core for the servers and the last for the harness; `None` on one core.
+    pub fn pinned() -> Option<Self> {
+        let cores = core_affinity::get_core_ids()?;
+        match (cores.first(), cores.last()) {
+            (Some(&servers), Some(&harness)) if cores.len() > 1 => Some(Self { servers, harness }),
+            _ => None,
+        }
+    }
+
+    pub fn describe(placement: Option<Self>) -> String {
+        match placement {
+            Some(p) => format!(
+                "servers pinned to core {}, harness to core {}",
+                p.servers.id, p.harness.id
+            ),
+            None => "threads placed by the scheduler".to_owned(),
+        }
+    }
+}
+
+/// Pins the calling thread (and the threads it starts later, which inherit it) to `core`.
+fn pin(core: Option<CoreId>) {
+    if let Some(core) = core
+        && !core_affinity::set_for_current(core)
+    {
+        eprintln!("could not pin a thread to core {}", core.id);
+    }
+}
+
 /// Starts the fake upstream (on the caller's runtime), the proxy and Proem (each on a
-/// single-threaded runtime of its own thread).
-async fn rig(upstream: &FakeUpstream) -> Rig {
+/// single-threaded runtime of its own thread, on the servers' core).
+async fn rig(upstream: &FakeUpstream, placement: Option<Placement>) -> Rig {
     let upstream_url = upstream.base_url();
     let (tx, rx) = std_mpsc::channel();
     let target = upstream_url.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("proxy runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind proxy");
-            let addr = listener.local_addr().expect("proxy addr");
-            tx.send(format!("http://{addr}/v1"))
-                .expect("send proxy url");
-            let http = reqwest::Client::builder()
-                .tcp_nodelay(true)
+    let servers = placement.map(|p| p.servers);
+    std::thread::Builder::new()
+        .name("proxy".into())
+        .spawn(move || {
+            pin(servers);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
                 .build()
-                .expect("proxy client");
-            let app = Router::new()
-                .route("/v1/chat/completions", post(relay))
-                .with_state((http, target));
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
+                .expect("proxy runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind proxy");
+                let addr = listener.local_addr().expect("proxy addr");
+                tx.send(format!("http://{addr}/v1"))
+                    .expect("send proxy url");
+                let http = reqwest::Client::builder()
+                    .tcp_nodelay(true)
+                    .build()
+                    .expect("proxy client");
+                let app = Router::new()
+                    .route("/v1/chat/completions", post(relay))
+                    .with_state((http, target));
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                let _ = axum::serve(listener, app).await;
             });
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+        })
+        .expect("thread");
     let proxy_url = rx.recv().expect("proxy url");
     let (tx, rx) = std_mpsc::channel();
     let target = upstream_url.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("proem runtime");
-        rt.block_on(async move {
-            let server = TestServer::start_with(|c| {
-                for p in c.providers.values_mut() {
-                    p.base_url = target.clone();
-                }
-                let huge = u32::MAX / 2;
-                c.rate_limits.read_per_key = huge;
-                c.rate_limits.read_per_user = huge;
-                c.rate_limits.execute_per_key = huge;
-                c.rate_limits.execute_per_user = huge;
-            })
-            .await;
-            let (_, key) = server.user_with_key(&["read", "execute", "write"]).await;
-            let prompt = server.create_prompt(&key, "bench").await;
-            tx.send((server.url.clone(), key, prompt))
-                .expect("send proem");
-            // Serve until the process ends.
-            std::future::pending::<()>().await;
-            drop(server);
-        });
-    });
+    std::thread::Builder::new()
+        .name("proem".into())
+        .spawn(move || {
+            // Its database threads start from here and share the core.
+            pin(servers);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proem runtime");
+            rt.block_on(async move {
+                let server = TestServer::start_with(|c| {
+                    for p in c.providers.values_mut() {
+                        p.base_url = target.clone();
+                    }
+                    let huge = u32::MAX / 2;
+                    c.rate_limits.read_per_key = huge;
+                    c.rate_limits.read_per_user = huge;
+                    c.rate_limits.execute_per_key = huge;
+                    c.rate_limits.execute_per_user = huge;
+                })
+                .await;
+                let (_, key) = server.user_with_key(&["read", "execute", "write"]).await;
+                let prompt = server.create_prompt(&key, "bench").await;
+                tx.send((server.url.clone(), key, prompt))
+                    .expect("send proem");
+                // Serve until the process ends.
+                std::future::pending::<()>().await;
+                drop(server);
+            });
+        })
+        .expect("thread");
     let (proem_url, key, prompt) = rx.recv().expect("proem");
     Rig {
         upstream_url,
@@ -397,7 +449,9 @@ async fn concurrent(
 /// The whole part: the sequential streams, then the concurrency rounds. With `crowd` set, only
 /// the concurrency round of that many streams, so one size can be measured with nothing run
 /// before it in the process; with `sequential_only`, only the sequential streams.
-pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool) {
+pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: Option<Placement>) {
+    // The harness runtime's threads start from this one.
+    pin(placement.map(|p| p.harness));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -405,7 +459,8 @@ pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool) {
         .expect("runtime");
     runtime.block_on(async move {
         let upstream = FakeUpstream::start().await;
-        let rig = rig(&upstream).await;
+        let rig = rig(&upstream, placement).await;
+        println!("\nThread placement: {}.", Placement::describe(placement));
         if let Some(n) = crowd {
             crowd_rounds(&upstream, &rig, &[n]).await;
             return;

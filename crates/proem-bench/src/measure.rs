@@ -32,6 +32,21 @@ pub fn thread_cpu_time() -> Duration {
     cpu_in("/proc/thread-self/stat")
 }
 
+/// CPU time of this process's threads whose name starts with one of `names`.
+pub fn threads_cpu_time(names: &[&str]) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            names.iter().any(|n| comm.trim_end().starts_with(n))
+        })
+        .map(|task| cpu_in(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
 /// CPU time from a `/proc/…/stat` file.
 fn cpu_in(path: &str) -> Duration {
     let stat = std::fs::read_to_string(path).unwrap_or_default();

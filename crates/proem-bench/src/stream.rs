@@ -24,7 +24,7 @@ use futures::StreamExt;
 use proem_testkit::{FakeUpstream, Scenario, TestServer};
 use serde_json::json;
 
-use crate::measure::{cpu_time, mean, ms, percentile, rss_bytes, sorted, us};
+use crate::measure::{cpu_time, mean, ms, percentile, rss_bytes, sorted, threads_cpu_time, us};
 
 const TOKENS: usize = 64;
 /// Tokens per stream in the concurrency rounds: at 50 tok/s, 2.56 s, of which every stream is
@@ -50,6 +50,16 @@ enum Target {
 }
 
 impl Target {
+    /// The threads that serve this target, on the servers' core: Proem's runtime and its
+    /// database threads, or the proxy's runtime; none for the fake alone.
+    fn server_threads(self) -> &'static [&'static str] {
+        match self {
+            Target::Direct => &[],
+            Target::Proxy => &["proxy"],
+            Target::Proem => &["proem", "sqlx-sqlite"],
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Target::Direct => "fake upstream, direct",
@@ -370,6 +380,8 @@ struct Crowd {
     held: usize,
     /// Peak resident memory growth per stream.
     rss_per_stream: f64,
+    /// Share of one core the target's server threads used while every stream was open.
+    server_busy: Option<f64>,
 }
 
 /// `n` streams of [`CROWD_TOKENS`] tokens at `interval`, opened evenly over [`RAMP`] so that all
@@ -404,6 +416,20 @@ async fn concurrent(
             }
         })
     };
+    // CPU of the server's threads from the moment the last stream opens to just before the first
+    // one ends: the stretch when all `n` are open together.
+    let threads = target.server_threads();
+    let busy = (!threads.is_empty()).then(|| {
+        let full_from = RAMP + Duration::from_millis(100);
+        let full_until =
+            interval * u32::try_from(CROWD_TOKENS).unwrap_or(u32::MAX) - Duration::from_millis(100);
+        tokio::spawn(async move {
+            tokio::time::sleep(full_from).await;
+            let (cpu, at) = (threads_cpu_time(threads), Instant::now());
+            tokio::time::sleep(full_until.saturating_sub(full_from)).await;
+            (threads_cpu_time(threads) - cpu).as_secs_f64() / at.elapsed().as_secs_f64()
+        })
+    });
     let traces = futures::future::join_all((0..n).map(|i| {
         let http = &http;
         async move {
@@ -416,6 +442,10 @@ async fn concurrent(
     }))
     .await;
     sampler.abort();
+    let server_busy = match busy {
+        Some(busy) => busy.await.ok(),
+        None => None,
+    };
     let sent: HashMap<String, Instant> = upstream
         .take_sent_streams()
         .into_iter()
@@ -443,6 +473,7 @@ async fn concurrent(
             .load(std::sync::atomic::Ordering::Relaxed)
             .saturating_sub(rss_before) as f64
             / n as f64,
+        server_busy,
     }
 }
 
@@ -465,7 +496,8 @@ pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: 
             crowd_rounds(&upstream, &rig, &[n]).await;
             return;
         }
-        let runs = if quick { 20 } else { 200 };
+        // 500 runs per target put twelve samples behind each p99 instead of two.
+        let runs = if quick { 20 } else { 500 };
         let interval = Duration::from_millis(2);
         println!("\n## Streaming run path: {TOKENS} tokens every {} per stream, {runs} sequential streams per target, the targets taking turns\n", ms(interval));
         let summaries = sequential(&upstream, &rig, runs, interval).await;
@@ -489,7 +521,7 @@ pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: 
                 us(added_cpu),
             );
         }
-        for p in [50.0, 99.0] {
+        for p in [50.0, 90.0, 99.0] {
             let proxy = percentile(&summaries[1].1.ttfts, p);
             let proem = percentile(&summaries[2].1.ttfts, p);
             let base = percentile(&direct.ttfts, p);
@@ -524,14 +556,23 @@ async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize]) {
         ms(slow * 4)
     );
     println!(
-        "| streams | target | complete | delay p50 | delay p99 | delay max | held | RSS growth per stream |"
+        "Server core busy: the share of one core the target's server threads used while every stream was open; streams per core: the streams over that share.\n"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| streams | target | complete | delay p50 | delay p99 | delay max | held | server core busy | streams per core | RSS growth per stream |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &n in steps {
         for target in [Target::Proem, Target::Proxy, Target::Direct] {
             let crowd = concurrent(upstream, rig, target, n, slow).await;
+            let (busy, per_core) = match crowd.server_busy {
+                Some(b) if b > 0.0 => {
+                    (format!("{:.0}%", b * 100.0), format!("{:.0}", n as f64 / b))
+                }
+                _ => ("—".to_owned(), "—".to_owned()),
+            };
             println!(
-                "| {n} | {} | {}/{n} | {} | {} | {} | {} | {:.1} KiB |",
+                "| {n} | {} | {}/{n} | {} | {} | {} | {} | {busy} | {per_core} | {:.1} KiB |",
                 target.name(),
                 crowd.complete,
                 ms(percentile(&crowd.delays, 50.0)),

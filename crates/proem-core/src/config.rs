@@ -56,6 +56,8 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Silence on a run's event stream after which a keep-alive comment is sent.
+    pub sse_keep_alive_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +106,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
+            sse_keep_alive_secs: 15,
         }
     }
 }

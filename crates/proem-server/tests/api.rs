@@ -33,6 +33,7 @@ mod api {
     mod records_lifecycle;
     mod records_patch;
     mod run_start;
+    mod run_stream;
     mod run_support;
     mod runs;
     mod support;

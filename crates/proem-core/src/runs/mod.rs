@@ -1,7 +1,8 @@
 //! Runs: a session that streams a prompt version through a provider, can be revised, and is
 //! finalized into a record (spec "Run lifecycle", "SSE protocol", "Cost units"). The upstream call
-//! is owned by a tracked task, not by the HTTP request, so a caller that disconnects loses nothing:
-//! output, usage and cost are persisted and the run can be finalized later.
+//! is driven by the request's stream while it reads, and by a tracked task otherwise, so a caller
+//! that disconnects loses nothing: output, usage and cost are persisted and the run can be
+//! finalized later.
 
 mod events;
 mod finalize;
@@ -9,6 +10,7 @@ mod images;
 mod revise;
 mod start;
 pub mod state;
+mod stream;
 mod task;
 
 use proem_api::ReasonCode;
@@ -28,6 +30,7 @@ use crate::{Error, Rejection};
 pub use events::RunEvent;
 pub use start::RunStart;
 pub use state::{Command, RunState};
+pub use stream::TurnStream;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Sliding inactivity TTL of a session.

@@ -1,5 +1,5 @@
-//! `POST /prompts/{id}/run`: freeze the version, open a session in Running, and start the turn's
-//! task, which calls the provider at once but stores nothing until the session row is committed.
+//! `POST /prompts/{id}/run`: freeze the version, open a session in Running, and start the turn,
+//! which calls the provider at once but stores nothing until the session row is committed.
 //! Validation failures are problems before any stream starts.
 
 use proem_api::ReasonCode;
@@ -7,6 +7,7 @@ use proem_api::records::RunRequest;
 use proem_llm::{LlmRequest, Message, Part, Role, Target};
 use tokio::sync::{mpsc, oneshot};
 
+use super::stream::TurnStream;
 use super::task::TurnJob;
 use super::{ImageRef, RunEvent, SessionTurn, Snapshot, TTL_MS, TextRef};
 use crate::auth::Principal;
@@ -34,7 +35,7 @@ impl CommitSignal {
 /// A started run: its id and the events of its first turn.
 pub struct RunStart {
     pub run_id: String,
-    pub events: mpsc::UnboundedReceiver<RunEvent>,
+    pub events: TurnStream,
 }
 
 pub(crate) fn stream_required() -> Error {
@@ -217,23 +218,24 @@ impl Engine {
             tx.after_commit(move || commit.committed());
         } else {
             commit.committed();
-            // The provider may have answered while the row was written: let the turn's task
-            // relay that first, so the stream's first write carries the first token along with
-            // `run_session` and the client wakes once for both.
+            // The provider may have answered while the row was written: let its connection's
+            // task read that first, so the stream's first write carries the first token along
+            // with `run_session` and the client wakes once for both.
             tokio::task::yield_now().await;
         }
         Ok((tx, RunStart { run_id, events }))
     }
 
-    /// Queues `run_session` and starts the turn's task now. The task stores nothing until the
-    /// returned [`CommitSignal`] reports the turn's writes committed, and gives up if it is
-    /// dropped instead (see [`TurnJob::run`]).
+    /// Queues `run_session` and starts the turn now: its provider request is handed to a
+    /// connection before this returns. The turn stores nothing until the returned
+    /// [`CommitSignal`] reports the turn's writes committed, and gives up if it is dropped
+    /// instead (see [`TurnJob::run`]).
     pub(crate) async fn launch_turn(
         &self,
         job: TurnJob,
         output_modality: &str,
         seeded_from: Option<&str>,
-    ) -> (mpsc::UnboundedReceiver<RunEvent>, CommitSignal) {
+    ) -> (TurnStream, CommitSignal) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let _ = sender.send(RunEvent::session(
             &job.run_id,
@@ -243,16 +245,15 @@ impl Engine {
             seeded_from,
         ));
         let (commit, committed) = oneshot::channel();
-        let (dispatch, dispatched) = oneshot::channel();
-        self.tasks
-            .spawn(Box::pin(job.run(self.clone(), sender, committed, dispatch)));
+        let mut events =
+            TurnStream::new(Box::pin(job.run(self.clone(), sender, committed)), receiver);
         // The provider request goes on the wire before the caller writes the turn's rows and
-        // answers, so that work overlaps the provider's wait for its first token. The task
-        // reports once it has handed the request to its connection; the connection's task,
-        // woken by that hand-over, runs when this one yields.
-        let _ = dispatched.await;
+        // answers, so that work overlaps the provider's wait for its first token: the first
+        // poll hands the request to its connection, whose task, woken by that hand-over, runs
+        // when this one yields.
+        events.start(&self.tasks).await;
         tokio::task::yield_now().await;
-        (receiver, CommitSignal(commit))
+        (events, CommitSignal(commit))
     }
 
     /// The provider call for one turn: the prompt (and text attachments) as instructions, the

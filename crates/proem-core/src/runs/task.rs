@@ -1,8 +1,7 @@
-//! The task that owns one turn's upstream call. It relays each frame to the caller's channel as it
-//! arrives (the caller may be gone; the task carries on), then stores the turn, its usage and its
-//! cost in one transaction, and, with auto-finalize, chains the finalize on the same stream.
-
-use std::future::Future;
+//! One turn's upstream call, as a future driven by its consumer or its watcher (see
+//! [`super::stream`]). It relays each frame to the caller's channel as it arrives (the caller may
+//! be gone; the turn carries on), then stores the turn, its usage and its cost in one
+//! transaction, and, with auto-finalize, chains the finalize on the same stream.
 
 use futures::StreamExt;
 use proem_api::ReasonCode;
@@ -16,21 +15,6 @@ use crate::store::records::{self as record_rows, UsageRow};
 use crate::store::runs::{self as rows, SessionRow};
 use crate::txn::Txn;
 use crate::{Error, ids};
-
-/// Runs `call`, firing `polled` once its first poll is over: for a provider call, the request
-/// has then been handed to a connection (or the call has failed).
-async fn first_poll_reported<F: Future>(call: F, polled: oneshot::Sender<()>) -> F::Output {
-    let mut call = std::pin::pin!(call);
-    let mut polled = Some(polled);
-    std::future::poll_fn(|cx| {
-        let poll = call.as_mut().poll(cx);
-        if let Some(polled) = polled.take() {
-            let _ = polled.send(());
-        }
-        poll
-    })
-    .await
-}
 
 /// Responses-API frames that carry the full response object (with `instructions`).
 fn echoes_instructions(event: &str) -> bool {
@@ -86,8 +70,8 @@ impl TurnJob {
         }
     }
 
-    /// Calls the provider and stores the turn. `dispatch` fires once the provider request has
-    /// been handed to its connection. `committed` resolves when the transaction that
+    /// Calls the provider and stores the turn. The first poll hands the provider request to its
+    /// connection. `committed` resolves when the transaction that
     /// opened the turn commits, and fails when it rolls back. The call starts before that,
     /// beside the commit, because the caller is waiting for the first token; frames only queue
     /// on `events` until the commit hands the stream to the caller. Nothing is stored, and the
@@ -98,9 +82,8 @@ impl TurnJob {
         engine: Engine,
         events: UnboundedSender<RunEvent>,
         mut committed: oneshot::Receiver<()>,
-        dispatch: oneshot::Sender<()>,
     ) {
-        let mut call = std::pin::pin!(self.call(&engine, &events, dispatch));
+        let mut call = std::pin::pin!(self.call(&engine, &events));
         let mut awaiting_commit = true;
         let outcome = tokio::select! {
             gate = &mut committed => {
@@ -132,16 +115,11 @@ impl TurnJob {
         }
     }
 
-    async fn call(
-        &self,
-        engine: &Engine,
-        events: &UnboundedSender<RunEvent>,
-        dispatch: oneshot::Sender<()>,
-    ) -> Outcome {
+    async fn call(&self, engine: &Engine, events: &UnboundedSender<RunEvent>) -> Outcome {
         let mut text = String::new();
         let mut usage = None;
         let mut failure = None;
-        match first_poll_reported(engine.llm.stream(self.request.clone()), dispatch).await {
+        match engine.llm.stream(self.request.clone()).await {
             Err(e) => failure = Some(e),
             Ok(mut stream) => {
                 while let Some(item) = stream.next().await {

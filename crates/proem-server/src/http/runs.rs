@@ -43,11 +43,13 @@ fn query_bool(name: &str, raw: Option<&str>) -> AppResult<Option<bool>> {
 }
 
 fn streamed(
+    state: &AppState,
     prompt_id: &str,
-    rx: tokio::sync::mpsc::UnboundedReceiver<proem_core::runs::RunEvent>,
+    events: proem_core::runs::TurnStream,
     run_id: &str,
 ) -> Response {
-    let mut response = sse::stream(rx);
+    let keep_alive = std::time::Duration::from_secs(state.config().http.sse_keep_alive_secs);
+    let mut response = sse::stream(events, keep_alive);
     response.extensions_mut().insert(Touched {
         prompt_id: Some(prompt_id.to_owned()),
         object_id: Some(run_id.to_owned()),
@@ -98,7 +100,7 @@ pub async fn run_prompt(
         .engine()
         .start_run(&caller, &id, req, auto_finalize, key)
         .await?;
-    let response = streamed(&id, start.events, &start.run_id);
+    let response = streamed(&state, &id, start.events, &start.run_id);
     idem.commit_stream(&state, tx, &start.run_id, response)
         .await
 }
@@ -134,7 +136,7 @@ pub async fn revise_run(
     ApiJson(req): ApiJson<ReviseRequest>,
 ) -> AppResult<Response> {
     let (tx, start) = state.engine().revise_run(&caller, &id, req).await?;
-    let response = streamed(&id, start.events, &start.run_id);
+    let response = streamed(&state, &id, start.events, &start.run_id);
     idem.commit_stream(&state, tx, &start.run_id, response)
         .await
 }
@@ -168,7 +170,7 @@ pub async fn revise_record(
     ApiJson(req): ApiJson<ReviseRequest>,
 ) -> AppResult<Response> {
     let (tx, start) = state.engine().revise_record(&caller, &id, req).await?;
-    let response = streamed(&id, start.events, &start.run_id);
+    let response = streamed(&state, &id, start.events, &start.run_id);
     idem.commit_stream(&state, tx, &start.run_id, response)
         .await
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use proem_core::catalog::ProviderKind;
 use proem_testkit::Scenario;
 use serde_json::json;
@@ -997,7 +998,7 @@ async fn a_run_whose_session_never_commits_drops_its_upstream_call_and_stores_no
     drop(tx);
     let mut events = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(e) = start.events.recv().await {
+        while let Some(e) = start.events.next().await {
             events.push(e.event.into_owned());
         }
     })

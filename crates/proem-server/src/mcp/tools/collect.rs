@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use proem_api::ReasonCode;
 use proem_core::runs::{RunEvent, RunStart};
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
@@ -163,7 +164,7 @@ async fn follow(call: &Call, start: RunStart) -> CallToolResult {
     let RunStart { run_id, mut events } = start;
     let mut tally = Tally::default();
     let mut progress = call.progress.clone();
-    while let Some(event) = events.recv().await {
+    while let Some(event) = events.next().await {
         if let (Some(delta), Some(p)) = (&event.text, &progress)
             && !send_progress(p, tally.text.len() + delta.len(), delta).await
         {

@@ -22,7 +22,7 @@ use crate::txn::Txn;
 use crate::versions::version_not_found;
 use crate::{Error, Rejection, ids};
 
-/// Tells a launched turn's task that the writes opening the turn are committed; dropping it
+/// Tells a launched turn that the writes opening the turn are committed; dropping it
 /// tells the task they never will be.
 pub(crate) struct CommitSignal(oneshot::Sender<()>);
 

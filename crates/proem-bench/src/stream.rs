@@ -8,6 +8,8 @@
 //! 50 tok/s streams take all three ways, and every token's delay from the fake's send to the
 //! client is measured.
 
+mod raw_client;
+
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -56,7 +58,7 @@ impl Target {
         match self {
             Target::Direct => &[],
             Target::Proxy => &["proxy"],
-            Target::Proem => &["proem", "sqlx-sqlite"],
+            Target::Proem => &["proem", "sqlx-sqlite*"],
         }
     }
 
@@ -230,6 +232,31 @@ async fn relay(
 }
 
 impl Rig {
+    /// The same request as [`Rig::request`], for the bare-socket client of the crowd rounds.
+    fn raw_request(&self, target: Target) -> raw_client::Request {
+        let chat = json!({"model": "fake-model", "messages": [{"role": "user", "content": "an article"}], "stream": true});
+        match target {
+            Target::Direct => raw_client::Request::post(
+                &format!("{}/chat/completions", self.upstream_url),
+                &[],
+                chat,
+            ),
+            Target::Proxy => raw_client::Request::post(
+                &format!("{}/chat/completions", self.proxy_url),
+                &[],
+                chat,
+            ),
+            Target::Proem => raw_client::Request::post(
+                &format!(
+                    "{}/api/v2/public/prompts/{}/run",
+                    self.proem_url, self.prompt
+                ),
+                &[("x-api-key", &self.key)],
+                json!({"userInput": "an article", "stream": true, "autoFinalize": false}),
+            ),
+        }
+    }
+
     fn request(&self, http: &reqwest::Client, target: Target) -> reqwest::RequestBuilder {
         let chat = json!({"model": "fake-model", "messages": [{"role": "user", "content": "an article"}], "stream": true});
         match target {
@@ -273,42 +300,68 @@ fn is_token(frame: &str) -> bool {
             && !frame.contains("\"content\":\"\""))
 }
 
-async fn one(http: &reqwest::Client, rig: &Rig, target: Target) -> Trace {
-    let started = Instant::now();
-    let response = rig.request(http, target).send().await.expect("send");
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut last = None;
-    let mut ttft = Duration::ZERO;
-    let mut gaps = Vec::with_capacity(TOKENS);
-    let mut frames = 0;
-    let mut received = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else { break };
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            if !is_token(&frame) {
-                continue;
-            }
-            let now = Instant::now();
-            match last {
-                None => ttft = now - started,
-                Some(previous) => gaps.push(now - previous),
-            }
-            last = Some(now);
-            frames += 1;
-            if let Some(tag) = tag_of(&frame) {
-                received.push((tag.to_owned(), now));
-            }
+/// A client's view of one stream, frame by frame.
+struct Reader {
+    started: Instant,
+    last: Option<Instant>,
+    trace: Trace,
+}
+
+impl Reader {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            last: None,
+            trace: Trace {
+                ttft: Duration::ZERO,
+                gaps: Vec::with_capacity(TOKENS),
+                frames: 0,
+                received: Vec::new(),
+            },
         }
     }
-    Trace {
-        ttft,
-        gaps,
-        frames,
-        received,
+
+    /// One SSE frame (or a frame with the chunk framing of the body around it) as it arrives.
+    fn frame(&mut self, frame: &str) {
+        if !is_token(frame) {
+            return;
+        }
+        let now = Instant::now();
+        match self.last {
+            None => self.trace.ttft = now - self.started,
+            Some(previous) => self.trace.gaps.push(now - previous),
+        }
+        self.last = Some(now);
+        self.trace.frames += 1;
+        if let Some(tag) = tag_of(frame) {
+            self.trace.received.push((tag.to_owned(), now));
+        }
     }
+}
+
+async fn one(http: &reqwest::Client, rig: &Rig, target: Target) -> Trace {
+    let mut reader = Reader::new(Instant::now());
+    let response = rig.request(http, target).send().await.expect("send");
+    let mut body = response.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else { break };
+        buffer.extend_from_slice(&chunk);
+        let consumed = frames_in(&buffer, |frame| reader.frame(frame));
+        buffer.drain(..consumed);
+    }
+    reader.trace
+}
+
+/// Hands each complete frame (up to its blank line) in `buffer` to `each`; returns the bytes
+/// consumed.
+fn frames_in(buffer: &[u8], mut each: impl FnMut(&str)) -> usize {
+    let mut start = 0;
+    while let Some(end) = buffer[start..].windows(2).position(|w| w == b"\n\n") {
+        each(&String::from_utf8_lossy(&buffer[start..start + end]));
+        start += end + 2;
+    }
+    start
 }
 
 struct Summary {
@@ -396,11 +449,7 @@ async fn concurrent(
     n: usize,
     interval: Duration,
 ) -> Crowd {
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(n)
-        .build()
-        .expect("client");
+    let request = rig.raw_request(target);
     upstream.take_sent_streams();
     for stream in 0..n {
         upstream.push(tagged(stream, CROWD_TOKENS, interval));
@@ -431,13 +480,13 @@ async fn concurrent(
         })
     });
     let traces = futures::future::join_all((0..n).map(|i| {
-        let http = &http;
+        let request = &request;
         async move {
             tokio::time::sleep(
                 RAMP * u32::try_from(i).unwrap_or(0) / u32::try_from(n).unwrap_or(1),
             )
             .await;
-            one(http, rig, target).await
+            raw_client::one(request).await
         }
     }))
     .await;

@@ -328,16 +328,17 @@ async fn answer(
             let frames = Arc::new(Mutex::new(Vec::new()));
             shared.streams.lock().expect("streams").push(frames.clone());
             let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-            tokio::spawn(play(
+            let player = Box::pin(play(
                 Script::new(protocol, model, &scenario),
                 scenario,
                 tx,
                 frames,
             ));
-            let stream = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            });
-            let mut response = Body::from_stream(stream).into_response();
+            let mut response = Body::from_stream(Playing {
+                player: Some(player),
+                frames: rx,
+            })
+            .into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/event-stream"),
@@ -407,6 +408,41 @@ fn error_response(protocol: Protocol, status: u16, retry_after: Option<u64>) -> 
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// An answer's body, which plays its script itself: each frame is written by the connection's
+/// task in the poll that produced it, with no hand-over to another task per frame (the bench's
+/// crowds of streams measure Proem against this fake, on a core of its own).
+struct Playing {
+    /// `None` once the script has played out.
+    player: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+    frames: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl futures::Stream for Playing {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        // The channel only fills while the player is polled here, so it is read without
+        // registering a waker; the player's own timers and sends wake this task.
+        if let Ok(frame) = self.frames.try_recv() {
+            return Poll::Ready(Some(frame));
+        }
+        if let Some(player) = self.player.as_mut()
+            && player.as_mut().poll(cx).is_ready()
+        {
+            self.player = None;
+        }
+        match self.frames.try_recv() {
+            Ok(frame) => Poll::Ready(Some(frame)),
+            Err(_) if self.player.is_some() => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
+    }
 }
 
 /// Sends the scenario's frames with its timing, stopping early as soon as the client is gone.

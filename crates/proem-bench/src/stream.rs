@@ -231,49 +231,52 @@ async fn relay(
     }
 }
 
+/// One target's request: its URL, the API key header it needs, and its JSON body.
+struct Call<'a> {
+    url: String,
+    key: Option<&'a str>,
+    body: serde_json::Value,
+}
+
 impl Rig {
-    /// The same request as [`Rig::request`], for the bare-socket client of the crowd rounds.
-    fn raw_request(&self, target: Target) -> raw_client::Request {
+    fn call(&self, target: Target) -> Call<'_> {
         let chat = json!({"model": "fake-model", "messages": [{"role": "user", "content": "an article"}], "stream": true});
         match target {
-            Target::Direct => raw_client::Request::post(
-                &format!("{}/chat/completions", self.upstream_url),
-                &[],
-                chat,
-            ),
-            Target::Proxy => raw_client::Request::post(
-                &format!("{}/chat/completions", self.proxy_url),
-                &[],
-                chat,
-            ),
-            Target::Proem => raw_client::Request::post(
-                &format!(
+            Target::Direct => Call {
+                url: format!("{}/chat/completions", self.upstream_url),
+                key: None,
+                body: chat,
+            },
+            Target::Proxy => Call {
+                url: format!("{}/chat/completions", self.proxy_url),
+                key: None,
+                body: chat,
+            },
+            Target::Proem => Call {
+                url: format!(
                     "{}/api/v2/public/prompts/{}/run",
                     self.proem_url, self.prompt
                 ),
-                &[("x-api-key", &self.key)],
-                json!({"userInput": "an article", "stream": true, "autoFinalize": false}),
-            ),
+                key: Some(&self.key),
+                body: json!({"userInput": "an article", "stream": true, "autoFinalize": false}),
+            },
         }
     }
 
     fn request(&self, http: &reqwest::Client, target: Target) -> reqwest::RequestBuilder {
-        let chat = json!({"model": "fake-model", "messages": [{"role": "user", "content": "an article"}], "stream": true});
-        match target {
-            Target::Direct => http
-                .post(format!("{}/chat/completions", self.upstream_url))
-                .json(&chat),
-            Target::Proxy => http
-                .post(format!("{}/chat/completions", self.proxy_url))
-                .json(&chat),
-            Target::Proem => http
-                .post(format!(
-                    "{}/api/v2/public/prompts/{}/run",
-                    self.proem_url, self.prompt
-                ))
-                .header("x-api-key", &self.key)
-                .json(&json!({"userInput": "an article", "stream": true, "autoFinalize": false})),
+        let call = self.call(target);
+        let request = http.post(call.url).json(&call.body);
+        match call.key {
+            Some(key) => request.header("x-api-key", key),
+            None => request,
         }
+    }
+
+    /// The same request for the bare-socket client of the crowd rounds.
+    fn raw_request(&self, target: Target) -> raw_client::Request {
+        let call = self.call(target);
+        let headers: Vec<(&str, &str)> = call.key.map(|k| ("x-api-key", k)).into_iter().collect();
+        raw_client::Request::post(&call.url, &headers, &call.body)
     }
 }
 

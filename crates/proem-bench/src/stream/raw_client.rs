@@ -18,7 +18,7 @@ pub(super) struct Request {
 }
 
 impl Request {
-    pub(super) fn post(url: &str, headers: &[(&str, &str)], body: serde_json::Value) -> Self {
+    pub(super) fn post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Self {
         let url = reqwest::Url::parse(url).expect("a bench URL");
         let addr = format!(
             "{}:{}",

@@ -20,11 +20,7 @@ pub fn run(quick: bool) {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let server = TestServer::start_with(|c| {
-            c.rate_limits.read_per_key = u32::MAX / 2;
-            c.rate_limits.read_per_user = u32::MAX / 2;
-        })
-        .await;
+        let server = TestServer::start_with(crate::unthrottled).await;
         let (_, key) = server.user_with_key(&["read", "write"]).await;
         let n = if quick { 300 } else { 3000 };
         let health = sample(

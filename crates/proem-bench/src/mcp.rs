@@ -125,14 +125,7 @@ fn start_proem() -> Proem {
             .build()
             .expect("proem runtime");
         rt.block_on(async move {
-            let server = TestServer::start_with(|c| {
-                let huge = u32::MAX / 2;
-                c.rate_limits.read_per_key = huge;
-                c.rate_limits.read_per_user = huge;
-                c.rate_limits.execute_per_key = huge;
-                c.rate_limits.execute_per_user = huge;
-            })
-            .await;
+            let server = TestServer::start_with(crate::unthrottled).await;
             let (_, key) = server.user_with_key(&["read", "execute", "write"]).await;
             let prompt = server.create_prompt(&key, "bench").await;
             tx.send(Proem {

@@ -11,7 +11,7 @@ mod revise;
 mod start;
 pub mod state;
 mod stream;
-mod task;
+mod turn;
 
 use proem_api::ReasonCode;
 use proem_api::records::{RunResponse, Turn};

@@ -12,7 +12,7 @@ use proem_api::records::ReviseRequest;
 use serde_json::Value;
 
 use super::start::stream_required;
-use super::task::TurnJob;
+use super::turn::TurnJob;
 use super::{
     Command, DELTAS_CAP_BYTES, INTERMEDIATE_OUTPUT_CAP_BYTES, REOPEN_CAP, RunStart, RunState,
     Session, SessionTurn, Snapshot, TTL_MS, TURN_CAP, check_from_turn,

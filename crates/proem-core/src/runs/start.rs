@@ -8,7 +8,7 @@ use proem_llm::{LlmRequest, Message, Part, Role, Target};
 use tokio::sync::{mpsc, oneshot};
 
 use super::stream::TurnStream;
-use super::task::TurnJob;
+use super::turn::TurnJob;
 use super::{ImageRef, RunEvent, SessionTurn, Snapshot, TTL_MS, TextRef};
 use crate::auth::Principal;
 use crate::catalog::validate_model_settings;

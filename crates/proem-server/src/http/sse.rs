@@ -99,3 +99,17 @@ pub fn stream(events: TurnStream, keep_alive: Duration) -> Response {
 pub fn one_event(event: RunEvent) -> Response {
     event_stream(Body::from(frame(&event)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_with_line_breaks_in_its_data_is_one_data_line_per_line() {
+        let event = RunEvent::relay("response.created".into(), "{\"a\":\n1}".into(), None);
+        assert_eq!(
+            &frame(&event)[..],
+            b"event: response.created\ndata: {\"a\":\ndata: 1}\n\n"
+        );
+    }
+}

@@ -27,6 +27,11 @@ mod mcp;
 mod measure;
 mod stream;
 
+/// The allocator the `proem` binary ships with, so Proem is measured as it runs; the proxy and
+/// the harness share it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rate limits far above what a bench sends, so the limiter is checked but never refuses.
 fn unthrottled(config: &mut proem_core::Config) {
     let huge = u32::MAX / 2;

@@ -140,16 +140,11 @@ impl Decoder {
 }
 
 impl Decode for Decoder {
-    fn frame(
-        &mut self,
-        event: String,
-        data: String,
-        out: &mut VecDeque<Event>,
-    ) -> Result<Flow, Fault> {
-        let protocol = |err: serde_json::Error| Fault::Protocol(json_detail(&event, &err));
+    fn frame(&mut self, event: &str, data: &str, out: &mut VecDeque<Event>) -> Result<Flow, Fault> {
+        let protocol = |err: serde_json::Error| Fault::Protocol(json_detail(event, &err));
         // Anthropic names every frame in `event:`; the payload's `type` says the same.
         let kind: Cow<str> = if event == "message" {
-            match serde_json::from_str::<TypeOnly>(&data)
+            match serde_json::from_str::<TypeOnly>(data)
                 .map_err(protocol)?
                 .kind
             {
@@ -157,11 +152,11 @@ impl Decode for Decoder {
                 None => return Ok(Flow::Continue),
             }
         } else {
-            Cow::Borrowed(event.as_str())
+            Cow::Borrowed(event)
         };
         match kind.as_ref() {
             "message_start" => {
-                let start: MessageStart = serde_json::from_str(&data).map_err(protocol)?;
+                let start: MessageStart = serde_json::from_str(data).map_err(protocol)?;
                 if let Some(message) = start.message {
                     if let Some(id) = message.id.as_deref() {
                         self.synth.set_item_id(id);
@@ -170,7 +165,7 @@ impl Decode for Decoder {
                 }
             }
             "content_block_start" => {
-                let start: BlockStart = serde_json::from_str(&data).map_err(protocol)?;
+                let start: BlockStart = serde_json::from_str(data).map_err(protocol)?;
                 // Any block (text, thinking, tool use) is output being generated.
                 self.output_started = true;
                 if let Some(text) = start.content_block.and_then(|b| b.text)
@@ -180,7 +175,7 @@ impl Decode for Decoder {
                 }
             }
             "content_block_delta" => {
-                let delta: BlockDelta = serde_json::from_str(&data).map_err(protocol)?;
+                let delta: BlockDelta = serde_json::from_str(data).map_err(protocol)?;
                 self.output_started = true;
                 // Thinking, signature and tool-input deltas are not output text.
                 if delta.delta.kind == "text_delta"
@@ -190,7 +185,7 @@ impl Decode for Decoder {
                 }
             }
             "message_delta" => {
-                let delta: MessageDelta = serde_json::from_str(&data).map_err(protocol)?;
+                let delta: MessageDelta = serde_json::from_str(data).map_err(protocol)?;
                 self.add_usage(delta.usage);
             }
             "message_stop" => {
@@ -201,7 +196,7 @@ impl Decode for Decoder {
                 return Ok(Flow::Done);
             }
             "error" => {
-                let error: ErrorEvent = serde_json::from_str(&data).map_err(protocol)?;
+                let error: ErrorEvent = serde_json::from_str(data).map_err(protocol)?;
                 return Err(error.error.unwrap_or_default().into_fault());
             }
             // ping, content_block_stop, and event types added later.
@@ -313,7 +308,7 @@ mod tests {
         let mut decoder = Decoder::new();
         let mut out = VecDeque::new();
         let frame = r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#;
-        let flow = decoder.frame("content_block_delta".into(), frame.into(), &mut out);
+        let flow = decoder.frame("content_block_delta", frame, &mut out);
         assert!(matches!(flow, Ok(Flow::Continue)));
         assert!(out.is_empty());
         assert!(decoder.output_started());
@@ -329,15 +324,11 @@ mod tests {
             r#"{"type":"message_delta","usage":{"output_tokens":1}}"#,
         ] {
             assert!(matches!(
-                decoder.frame("message".into(), data.into(), &mut out),
+                decoder.frame("message", data, &mut out),
                 Ok(Flow::Continue)
             ));
         }
-        let done = decoder.frame(
-            "message".into(),
-            r#"{"type":"message_stop"}"#.into(),
-            &mut out,
-        );
+        let done = decoder.frame("message", r#"{"type":"message_stop"}"#, &mut out);
         assert!(matches!(done, Ok(Flow::Done)));
         assert!(matches!(&out[0], Event::Delta { text, .. } if text == "Hi"));
         assert_eq!(

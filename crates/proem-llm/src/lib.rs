@@ -4,7 +4,7 @@
 //!
 //! The pipeline of one call (see `relay.rs`): request body built by the provider module → POST
 //! with retries before the first byte (`client.rs`) → body bytes under first-byte and idle
-//! watchdogs → SSE frames (`eventsource-stream`) → the provider's decoder → [`Event`]s.
+//! watchdogs → SSE frames (`sse.rs`) → the provider's decoder → [`Event`]s.
 //! Usage comes back as tokens; pricing it into millicents is the caller's job (it owns the catalog).
 
 mod anthropic;
@@ -13,8 +13,10 @@ mod error;
 mod openai_chat;
 mod openai_responses;
 mod relay;
+mod sse;
 mod wire;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -117,8 +119,9 @@ pub enum Part {
 /// One SSE frame to relay to Proem's clients, already in the OpenAI Responses API shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
-    /// The SSE `event:` name, e.g. `response.output_text.delta`.
-    pub event: String,
+    /// The SSE `event:` name, e.g. `response.output_text.delta` (static for the frames Proem
+    /// names itself, which is every delta).
+    pub event: Cow<'static, str>,
     /// The SSE `data:` payload (JSON).
     pub data: String,
 }

@@ -143,15 +143,15 @@ impl Decoder {
 impl Decode for Decoder {
     fn frame(
         &mut self,
-        _event: String,
-        data: String,
+        _event: &str,
+        data: &str,
         out: &mut VecDeque<Event>,
     ) -> Result<Flow, Fault> {
         if data.trim_end() == "[DONE]" {
             self.push_usage(out);
             return Ok(Flow::Done);
         }
-        let chunk: Chunk = serde_json::from_str(&data)
+        let chunk: Chunk = serde_json::from_str(data)
             .map_err(|err| Fault::Protocol(json_detail("chat completion chunk", &err)))?;
         // OpenRouter and some proxies report failures as a chunk with an `error` object.
         if let Some(error) = chunk.error {
@@ -299,7 +299,7 @@ mod tests {
         let mut out = VecDeque::new();
         let mut done = false;
         for data in frames {
-            if let Ok(Flow::Done) = decoder.frame("message".into(), (*data).into(), &mut out) {
+            if let Ok(Flow::Done) = decoder.frame("message", data, &mut out) {
                 done = true;
             }
         }
@@ -330,8 +330,8 @@ mod tests {
         let mut decoder = Decoder::new();
         let mut out = VecDeque::new();
         let result = decoder.frame(
-            "message".into(),
-            r#"{"error":{"message":"slow down","code":429}}"#.into(),
+            "message",
+            r#"{"error":{"message":"slow down","code":429}}"#,
             &mut out,
         );
         assert!(matches!(

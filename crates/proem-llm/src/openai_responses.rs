@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::json_detail;
 use crate::relay::{Decode, Fault, Flow};
-use crate::wire::{DataUrl, ExtraParams, Prepared, param};
+use crate::wire::{DELTA_EVENT, DataUrl, ExtraParams, Prepared, param};
 use crate::{Event, Frame, LlmError, LlmRequest, Part, Role, UpstreamClass};
 
 /// Builds the request: catalog `reasoning_effort` → `reasoning.effort`, `verbosity` →
@@ -114,40 +114,48 @@ pub(crate) struct Decoder {
 }
 
 impl Decode for Decoder {
-    fn frame(
-        &mut self,
-        event: String,
-        data: String,
-        out: &mut VecDeque<Event>,
-    ) -> Result<Flow, Fault> {
+    fn frame(&mut self, event: &str, data: &str, out: &mut VecDeque<Event>) -> Result<Flow, Fault> {
         // OpenAI names every frame in `event:`; servers that send bare `data:` frames still
         // carry the name in the payload's `type`.
+        let named;
         let event = if event == "message" {
-            match serde_json::from_str::<TypeOnly>(&data) {
-                Ok(TypeOnly { kind: Some(kind) }) => kind.into_owned(),
+            match serde_json::from_str::<TypeOnly>(data) {
+                Ok(TypeOnly { kind: Some(kind) }) => {
+                    named = kind.into_owned();
+                    named.as_str()
+                }
                 Ok(_) => return Ok(Flow::Continue),
                 Err(err) => return Err(Fault::Protocol(json_detail("Responses API", &err))),
             }
         } else {
             event
         };
-        match event.as_str() {
-            "response.output_text.delta" => {
-                let parsed: TextDelta = serde_json::from_str(&data)
-                    .map_err(|err| Fault::Protocol(json_detail(&event, &err)))?;
+        // The relayed frame's own copy of the payload; the name is static for the frames
+        // every response has.
+        let relayed = |event: &str| Frame {
+            event: match event {
+                DELTA_EVENT => Cow::Borrowed(DELTA_EVENT),
+                other => Cow::Owned(other.to_owned()),
+            },
+            data: data.to_owned(),
+        };
+        match event {
+            DELTA_EVENT => {
+                let parsed: TextDelta = serde_json::from_str(data)
+                    .map_err(|err| Fault::Protocol(json_detail(event, &err)))?;
                 let text = parsed.delta.into_owned();
                 self.output_started = true;
                 out.push_back(Event::Delta {
                     text,
-                    frame: Frame { event, data },
+                    frame: relayed(event),
                 });
                 Ok(Flow::Continue)
             }
             "response.completed" | "response.incomplete" => {
-                let parsed: Terminal = serde_json::from_str(&data)
-                    .map_err(|err| Fault::Protocol(json_detail(&event, &err)))?;
+                let parsed: Terminal = serde_json::from_str(data)
+                    .map_err(|err| Fault::Protocol(json_detail(event, &err)))?;
                 let usage = parsed.response.and_then(|r| r.usage);
-                out.push_back(Event::Passthrough(Frame { event, data }));
+                out.push_back(Event::Passthrough(relayed(event)));
                 if let Some(usage) = usage {
                     out.push_back(Event::Usage {
                         input_tokens: usage.input_tokens,
@@ -159,14 +167,14 @@ impl Decode for Decoder {
             // Not relayed: the failure reaches clients as run_failed with a scrubbed message,
             // while the raw frame could carry anything the upstream chose to say.
             "response.failed" => {
-                let parsed: Terminal = serde_json::from_str(&data)
-                    .map_err(|err| Fault::Protocol(json_detail(&event, &err)))?;
+                let parsed: Terminal = serde_json::from_str(data)
+                    .map_err(|err| Fault::Protocol(json_detail(event, &err)))?;
                 let error = parsed.response.and_then(|r| r.error).unwrap_or_default();
                 Err(error.into_fault())
             }
             "error" => {
-                let parsed: ErrorEvent = serde_json::from_str(&data)
-                    .map_err(|err| Fault::Protocol(json_detail(&event, &err)))?;
+                let parsed: ErrorEvent = serde_json::from_str(data)
+                    .map_err(|err| Fault::Protocol(json_detail(event, &err)))?;
                 let error = parsed.error.unwrap_or(ErrorBody {
                     code: parsed.code,
                     message: parsed.message,
@@ -179,7 +187,7 @@ impl Decode for Decoder {
                 if name.starts_with("response.output_item.") || name.ends_with(".delta") {
                     self.output_started = true;
                 }
-                out.push_back(Event::Passthrough(Frame { event, data }));
+                out.push_back(Event::Passthrough(relayed(event)));
                 Ok(Flow::Continue)
             }
             // Keep-alives and extensions of other servers are not part of the relayed protocol.
@@ -299,7 +307,7 @@ mod tests {
         let mut decoder = Decoder::default();
         let mut out = VecDeque::new();
         let data = r#"{"type":"response.output_text.delta","delta":"x"}"#;
-        let flow = decoder.frame("message".into(), data.into(), &mut out);
+        let flow = decoder.frame("message", data, &mut out);
         assert!(matches!(flow, Ok(Flow::Continue)));
         let Some(Event::Delta { text, frame }) = out.pop_front() else {
             panic!("no delta");
@@ -314,7 +322,7 @@ mod tests {
         let mut decoder = Decoder::default();
         let mut out = VecDeque::new();
         let data = r#"{"type":"response.failed","response":{"error":{"code":"rate_limit_exceeded","message":"slow"}}}"#;
-        let flow = decoder.frame("response.failed".into(), data.into(), &mut out);
+        let flow = decoder.frame("response.failed", data, &mut out);
         assert!(matches!(
             flow,
             Err(Fault::Upstream {

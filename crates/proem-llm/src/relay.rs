@@ -1,8 +1,7 @@
 //! The streaming half of a call, as explicit stages over the response body:
 //!
 //! 1. [`Watchdog`]: body chunks, failing when the first byte or the next chunk is late;
-//! 2. `eventsource_stream`: chunks → SSE frames (`event` and `data` as owned strings, which the
-//!    relayed frame reuses, so a frame's payload is never copied again);
+//! 2. [`sse::Parser`]: chunks → SSE frames, borrowed from the buffered body;
 //! 3. [`Relay`]: frames → the provider's [`Decode`] → [`Event`]s, ending at the completion marker.
 
 use std::collections::VecDeque;
@@ -12,22 +11,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::LlmError;
+use crate::sse::{self, SseError};
 use crate::{Event, EventStream, TimeoutPhase, UpstreamClass};
 
 /// What a provider makes of its upstream's SSE frames.
 pub(crate) trait Decode: Send + Unpin + 'static {
-    /// Handles one frame, pushing the events it yields (zero, one or two) onto `out`.
-    fn frame(
-        &mut self,
-        event: String,
-        data: String,
-        out: &mut VecDeque<Event>,
-    ) -> Result<Flow, Fault>;
+    /// Handles one frame, pushing the events it yields (zero, one or two) onto `out`. The frame
+    /// is borrowed from the body's buffer: an event keeps only what it copies.
+    fn frame(&mut self, event: &str, data: &str, out: &mut VecDeque<Event>) -> Result<Flow, Fault>;
 
     /// Whether the upstream has started producing output, after which it bills the call.
     fn output_started(&self) -> bool;
@@ -87,7 +82,8 @@ pub(crate) fn relay<D: Decode>(
         fired: false,
     };
     Box::pin(Relay {
-        frames: body.eventsource(),
+        body,
+        parser: sse::Parser::default(),
         decoder,
         // Two slots cover the most a frame yields (a relayed frame and its usage).
         pending: VecDeque::with_capacity(2),
@@ -165,7 +161,8 @@ enum State {
 }
 
 struct Relay<D> {
-    frames: eventsource_stream::EventStream<Watchdog>,
+    body: Watchdog,
+    parser: sse::Parser,
     decoder: D,
     pending: VecDeque<Event>,
     state: State,
@@ -182,7 +179,7 @@ impl<D: Decode> Relay<D> {
     /// and the connection can go back to the pool; never waits.
     fn drain_ready(&mut self, cx: &mut Context<'_>) {
         for _ in 0..4 {
-            match Pin::new(&mut self.frames).poll_next(cx) {
+            match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Ready(Some(Ok(_))) => continue,
                 Poll::Ready(_) | Poll::Pending => return,
             }
@@ -208,49 +205,62 @@ impl<D: Decode> Stream for Relay<D> {
                 }
                 State::Finished => return Poll::Ready(None),
             }
-            let frame = match Pin::new(&mut this.frames).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => frame,
-                Poll::Ready(Some(Err(err))) => {
+            let frame = match this.parser.next_frame() {
+                Ok(frame) => frame,
+                Err(err) => {
                     let charged = this.decoder.output_started();
-                    let error = match err {
-                        EventStreamError::Transport(Transport::Timeout(phase)) => {
-                            LlmError::Timeout { phase, charged }
-                        }
-                        EventStreamError::Transport(Transport::Broken) => {
-                            LlmError::Interrupted { charged }
-                        }
-                        EventStreamError::Utf8(_) => LlmError::Protocol {
-                            detail: "the event stream is not valid UTF-8".to_owned(),
-                            charged,
-                        },
-                        EventStreamError::Parser(_) => LlmError::Protocol {
-                            detail: "the event stream is malformed".to_owned(),
-                            charged,
-                        },
-                    };
-                    return this.fail(error);
+                    return this.fail(malformed(&err, charged));
                 }
+            };
+            if let Some(frame) = frame {
+                match this
+                    .decoder
+                    .frame(frame.event, &frame.data, &mut this.pending)
+                {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Done) => this.state = State::Completed,
+                    Err(fault) => {
+                        let charged = this.decoder.output_started();
+                        return this.fail(fault.into_error(charged));
+                    }
+                }
+                continue;
+            }
+            let error = match Pin::new(&mut this.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => match this.parser.push(&chunk) {
+                    Ok(()) => continue,
+                    Err(err) => malformed(&err, this.decoder.output_started()),
+                },
+                Poll::Ready(Some(Err(Transport::Timeout(phase)))) => LlmError::Timeout {
+                    phase,
+                    charged: this.decoder.output_started(),
+                },
+                Poll::Ready(Some(Err(Transport::Broken))) => LlmError::Interrupted {
+                    charged: this.decoder.output_started(),
+                },
                 Poll::Ready(None) => {
                     if this.decoder.complete_at_eof(&mut this.pending) {
                         this.state = State::Completed;
                         continue;
                     }
-                    let charged = this.decoder.output_started();
-                    return this.fail(LlmError::Interrupted { charged });
+                    LlmError::Interrupted {
+                        charged: this.decoder.output_started(),
+                    }
                 }
             };
-            match this
-                .decoder
-                .frame(frame.event, frame.data, &mut this.pending)
-            {
-                Ok(Flow::Continue) => {}
-                Ok(Flow::Done) => this.state = State::Completed,
-                Err(fault) => {
-                    let charged = this.decoder.output_started();
-                    return this.fail(fault.into_error(charged));
-                }
-            }
+            return this.fail(error);
         }
     }
+}
+
+fn malformed(err: &SseError, charged: bool) -> LlmError {
+    let detail = match err {
+        SseError::Utf8 => "the event stream is not valid UTF-8".to_owned(),
+        SseError::TooLarge => format!(
+            "an event stream frame is larger than {} MB",
+            sse::FRAME_CAP_BYTES / (1024 * 1024)
+        ),
+    };
+    LlmError::Protocol { detail, charged }
 }

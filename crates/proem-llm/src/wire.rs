@@ -2,6 +2,7 @@
 //! write images and parameters straight into the body without intermediate copies, the
 //! synthesized `response.output_text.delta` frame, and usage.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::display::Base64Display;
@@ -132,24 +133,15 @@ impl Serialize for Base64<'_> {
     }
 }
 
-const DELTA_EVENT: &str = "response.output_text.delta";
-
-/// The Responses-API delta frame synthesized for Chat Completions and Anthropic upstreams.
-#[derive(Serialize)]
-struct DeltaFrame<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    item_id: &'a str,
-    output_index: u32,
-    content_index: u32,
-    delta: &'a str,
-    sequence_number: u64,
-}
+pub(crate) const DELTA_EVENT: &str = "response.output_text.delta";
 
 /// Numbers synthesized deltas and names their output item, for upstreams that speak another
-/// protocol than the Responses API.
+/// protocol than the Responses API. The frame's JSON is written by hand around the escaped text:
+/// everything before `delta` is the same for every frame of a turn and is written once.
 pub(crate) struct DeltaSynth {
     item_id: String,
+    /// `{"type":…,"item_id":…,"output_index":0,"content_index":0,"delta":`, once named.
+    head: String,
     sequence: u64,
 }
 
@@ -157,6 +149,7 @@ impl DeltaSynth {
     pub fn new() -> Self {
         Self {
             item_id: String::new(),
+            head: String::new(),
             sequence: 0,
         }
     }
@@ -175,30 +168,38 @@ impl DeltaSynth {
 
     /// The `Delta` event for `text`: one allocation for the text, one for the frame's JSON.
     pub fn delta(&mut self, text: &str) -> Event {
-        if self.item_id.is_empty() {
-            self.item_id = local_item_id();
+        if self.head.is_empty() {
+            if self.item_id.is_empty() {
+                self.item_id = local_item_id();
+            }
+            self.head = format!(
+                r#"{{"type":"{DELTA_EVENT}","item_id":{},"output_index":0,"content_index":0,"delta":"#,
+                json_string(&self.item_id)
+            );
         }
-        let frame = DeltaFrame {
-            kind: DELTA_EVENT,
-            item_id: &self.item_id,
-            output_index: 0,
-            content_index: 0,
-            delta: text,
-            sequence_number: self.sequence,
-        };
+        let mut data = Vec::with_capacity(self.head.len() + text.len() + 40);
+        data.extend_from_slice(self.head.as_bytes());
+        // Writing a string or an integer into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut data, text);
+        data.extend_from_slice(br#","sequence_number":"#);
+        let _ = serde_json::to_writer(&mut data, &self.sequence);
+        data.push(b'}');
         self.sequence += 1;
-        let mut data = Vec::with_capacity(128 + text.len());
-        // Writing plain structs of strings and integers into a Vec cannot fail.
-        let _ = frame.serialize(&mut serde_json::Serializer::new(&mut data));
         Event::Delta {
             text: text.to_owned(),
             frame: Frame {
-                event: DELTA_EVENT.to_owned(),
+                event: Cow::Borrowed(DELTA_EVENT),
                 // serde_json writes UTF-8 only.
                 data: String::from_utf8(data).unwrap_or_default(),
             },
         }
     }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    // Serializing a string cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// An item id for an upstream that gave no message id: unique within the process, which is all a

@@ -454,7 +454,7 @@ async fn responses_frames_are_relayed_verbatim() {
         .iter()
         .filter_map(|e| match e {
             Event::Delta { frame, .. } | Event::Passthrough(frame) => {
-                Some((frame.event.clone(), frame.data.clone()))
+                Some((frame.event.to_string(), frame.data.clone()))
             }
             Event::Usage { .. } => None,
         })

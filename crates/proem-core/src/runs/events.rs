@@ -27,12 +27,8 @@ impl RunEvent {
     }
 
     /// A frame relayed from the provider.
-    pub fn relay(event: String, data: String, text: Option<String>) -> Self {
-        Self {
-            event: Cow::Owned(event),
-            data,
-            text,
-        }
+    pub fn relay(event: Cow<'static, str>, data: String, text: Option<String>) -> Self {
+        Self { event, data, text }
     }
 
     pub fn is_terminal(&self) -> bool {

@@ -434,6 +434,10 @@ struct Crowd {
     rss_per_stream: f64,
     /// Share of one core the target's server threads used while every stream was open.
     server_busy: Option<f64>,
+    /// The server threads' CPU time over the whole round (opening, relaying and storing every
+    /// stream) per token relayed: unlike the busy share, the same whether or not the core
+    /// saturated, and read over seconds rather than a stretch of 10 ms ticks.
+    server_cpu_per_token: Option<Duration>,
 }
 
 /// `n` streams of [`CROWD_TOKENS`] tokens at `interval`, opened evenly over [`RAMP`] so that all
@@ -478,6 +482,7 @@ async fn concurrent(
             (threads_cpu_time(threads) - cpu).as_secs_f64() / at.elapsed().as_secs_f64()
         })
     });
+    let round_cpu = (!threads.is_empty()).then(|| threads_cpu_time(threads));
     let traces = futures::future::join_all((0..n).map(|i| {
         let request = &request;
         async move {
@@ -489,6 +494,9 @@ async fn concurrent(
         }
     }))
     .await;
+    let tokens = u32::try_from(n * CROWD_TOKENS).unwrap_or(u32::MAX).max(1);
+    let server_cpu_per_token =
+        round_cpu.map(|before| (threads_cpu_time(threads) - before) / tokens);
     sampler.abort();
     let server_busy = match busy {
         Some(busy) => busy.await.ok(),
@@ -522,6 +530,7 @@ async fn concurrent(
             .saturating_sub(rss_before) as f64
             / n as f64,
         server_busy,
+        server_cpu_per_token,
     }
 }
 
@@ -604,12 +613,12 @@ async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize]) {
         ms(slow * 4)
     );
     println!(
-        "Server core busy: the share of one core the target's server threads used while every stream was open; streams per core: the streams over that share.\n"
+        "Server core busy: the share of one core the target's server threads used while every stream was open; streams per core: the streams over that share; server CPU per token: the server threads' CPU time over the whole round (opening, relaying, storing) over the tokens relayed.\n"
     );
     println!(
-        "| streams | target | complete | delay p50 | delay p99 | delay max | held | server core busy | streams per core | RSS growth per stream |"
+        "| streams | target | complete | delay p50 | delay p99 | delay max | held | server core busy | streams per core | server CPU per token | RSS growth per stream |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for &n in steps {
         for target in [Target::Proem, Target::Proxy, Target::Direct] {
             let crowd = concurrent(upstream, rig, target, n, slow).await;
@@ -619,8 +628,9 @@ async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize]) {
                 }
                 _ => ("—".to_owned(), "—".to_owned()),
             };
+            let per_token = crowd.server_cpu_per_token.map_or("—".to_owned(), us);
             println!(
-                "| {n} | {} | {}/{n} | {} | {} | {} | {} | {busy} | {per_core} | {:.1} KiB |",
+                "| {n} | {} | {}/{n} | {} | {} | {} | {} | {busy} | {per_core} | {per_token} | {:.1} KiB |",
                 target.name(),
                 crowd.complete,
                 ms(percentile(&crowd.delays, 50.0)),

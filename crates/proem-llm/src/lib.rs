@@ -8,6 +8,7 @@
 //! Usage comes back as tokens; pricing it into millicents is the caller's job (it owns the catalog).
 
 mod anthropic;
+mod chat_scan;
 mod client;
 mod error;
 mod openai_chat;

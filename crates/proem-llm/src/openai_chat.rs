@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::chat_scan::{self, ChunkView};
 use crate::error::json_detail;
 use crate::relay::{Decode, Fault, Flow};
 use crate::wire::{DataUrl, DeltaSynth, ExtraParams, Prepared};
@@ -130,6 +131,22 @@ impl Decoder {
         }
     }
 
+    fn apply(&mut self, chunk: ChunkView<'_>, out: &mut VecDeque<Event>) {
+        if let Some(id) = chunk.id.as_deref() {
+            self.synth.set_item_id(id);
+        }
+        if chunk.reasoning {
+            self.output_started = true;
+        }
+        if let Some(text) = chunk.content.filter(|t| !t.is_empty()) {
+            self.output_started = true;
+            out.push_back(self.synth.delta(&text));
+        }
+        if chunk.finished {
+            self.finished = true;
+        }
+    }
+
     fn push_usage(&mut self, out: &mut VecDeque<Event>) {
         if let Some(usage) = self.usage.take() {
             out.push_back(Event::Usage {
@@ -151,31 +168,15 @@ impl Decode for Decoder {
             self.push_usage(out);
             return Ok(Flow::Done);
         }
-        let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|err| Fault::Protocol(json_detail("chat completion chunk", &err)))?;
-        // OpenRouter and some proxies report failures as a chunk with an `error` object.
-        if let Some(error) = chunk.error {
-            return Err(error.into_fault());
-        }
-        if let Some(id) = chunk.id.as_deref() {
-            self.synth.set_item_id(id);
-        }
-        if let Some(choice) = chunk.choices.0 {
-            if let Some(delta) = choice.delta {
-                if delta.reasoning_content.is_some() || delta.reasoning.is_some() {
-                    self.output_started = true;
-                }
-                if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                    self.output_started = true;
-                    out.push_back(self.synth.delta(&text));
+        match chat_scan::scan(data) {
+            Some(view) => self.apply(view, out),
+            None => {
+                let (view, usage) = read_with_serde(data)?;
+                self.apply(view, out);
+                if usage.is_some() {
+                    self.usage = usage;
                 }
             }
-            if choice.finish_reason.is_some() {
-                self.finished = true;
-            }
-        }
-        if let Some(usage) = chunk.usage {
-            self.usage = Some(usage);
         }
         Ok(Flow::Continue)
     }
@@ -192,6 +193,28 @@ impl Decode for Decoder {
         }
         self.finished
     }
+}
+
+/// Any chunk, read by serde: what [`chat_scan`] leaves to it.
+fn read_with_serde(data: &str) -> Result<(ChunkView<'_>, Option<ChatUsage>), Fault> {
+    let chunk: Chunk = serde_json::from_str(data)
+        .map_err(|err| Fault::Protocol(json_detail("chat completion chunk", &err)))?;
+    // OpenRouter and some proxies report failures as a chunk with an `error` object.
+    if let Some(error) = chunk.error {
+        return Err(error.into_fault());
+    }
+    let mut view = ChunkView {
+        id: chunk.id,
+        ..ChunkView::default()
+    };
+    if let Some(choice) = chunk.choices.0 {
+        if let Some(delta) = choice.delta {
+            view.reasoning = delta.reasoning_content.is_some() || delta.reasoning.is_some();
+            view.content = delta.content;
+        }
+        view.finished = choice.finish_reason.is_some();
+    }
+    Ok((view, chunk.usage))
 }
 
 #[derive(Deserialize)]
@@ -323,6 +346,131 @@ mod tests {
             }
         );
         assert_eq!(events.len(), 2);
+    }
+
+    /// Chunks of every shape the scanner meets: the fake's, and what real servers add.
+    const CHUNKS: &[&str] = &[
+        r#"{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,"model":"fake-model","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+        r#"{"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1700000000,"model":"fake-model","choices":[{"index":0,"delta":{"content":"t1 "},"finish_reason":null}]}"#,
+        r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+        r#"{"id":"c","choices":null,"usage":null,"error":null}"#,
+        r#"{"choices":[{"delta":{"reasoning_content":"hm","content":null}},{"delta":{"content":"b"}}]}"#,
+        r#"{"choices":[{"delta":{"reasoning":{"a":[1,2.5,-3e+2,true,false,null]}}}]}"#,
+        r#"{"id":null,"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"logprobs":null}]}"#,
+        r#" { "id" : "c" , "choices" : [ { "delta" : { "content" : "señor ✓" } , "finish_reason" : null } ] } "#,
+        r#"{"id":"c","system_fingerprint":"fp","choices":[{"delta":{"content":"a\nb \"q\""}}]}"#,
+        r#"{"error":{"message":"slow down","code":429}}"#,
+        r#"{"id":"c","created":0,"n":-0.0,"m":1E9,"choices":[{"delta":{"content":"x"},"finish_reason":{"k":[]}}]}"#,
+    ];
+
+    /// A small deterministic generator, so a failure repeats.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % n.max(1)
+        }
+    }
+
+    /// `chunk` with a few random edits: bytes dropped, repeated or replaced by JSON's structural
+    /// characters, so that near-misses of every kind reach both readers.
+    fn mutate(chunk: &str, rng: &mut Lcg) -> String {
+        const PIECES: &[&str] = &[
+            "\"",
+            "\\",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "0",
+            "-",
+            ".",
+            "e",
+            "n",
+            " ",
+            "\n",
+            "\u{1}",
+            "null",
+            "true",
+            "01",
+            "1.",
+            "\"id\":\"d\",",
+            "\"content\":\"z\",",
+            "\"usage\":null,",
+        ];
+        let mut chars: Vec<char> = chunk.chars().collect();
+        for _ in 0..=rng.below(3) {
+            let at = rng.below(chars.len() + 1);
+            match rng.below(4) {
+                0 if at < chars.len() => {
+                    let len = 1 + rng.below(3);
+                    chars.drain(at..(at + len).min(chars.len()));
+                }
+                1 => {
+                    let piece = PIECES[rng.below(PIECES.len())];
+                    chars.splice(at..at, piece.chars());
+                }
+                2 if at < chars.len() => {
+                    let piece = PIECES[rng.below(PIECES.len())];
+                    chars.splice(at..at + 1, piece.chars());
+                }
+                _ => {
+                    let from = rng.below(chars.len());
+                    let copy: Vec<char> = chars[from..(from + 12).min(chars.len())].to_vec();
+                    chars.splice(at..at, copy);
+                }
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn the_scanner_reads_the_common_chunk_without_serde() {
+        let view = chat_scan::scan(CHUNKS[1]).expect("the fake's token chunk is scanned");
+        assert_eq!(view.id.as_deref(), Some("chatcmpl-fake"));
+        assert_eq!(view.content.as_deref(), Some("t1 "));
+        assert!(!view.finished && !view.reasoning);
+        // Escapes, usage and errors are serde's.
+        assert_eq!(chat_scan::scan(CHUNKS[9]), None);
+        assert_eq!(chat_scan::scan(CHUNKS[3]), None);
+        assert_eq!(chat_scan::scan(CHUNKS[10]), None);
+    }
+
+    /// Whenever the scanner answers, serde's decode of the same chunk gives the same answer:
+    /// over every chunk above and thousands of near-misses of them.
+    #[test]
+    fn the_scanner_answers_only_as_serde_would() {
+        let mut rng = Lcg(7);
+        let (mut scanned, mut total) = (0, 0);
+        for chunk in CHUNKS {
+            let mutants: Vec<String> = std::iter::once(chunk.to_string())
+                .chain((0..2_000).map(|_| mutate(chunk, &mut rng)))
+                .collect();
+            for data in &mutants {
+                total += 1;
+                let Some(view) = chat_scan::scan(data) else {
+                    continue;
+                };
+                scanned += 1;
+                match read_with_serde(data) {
+                    Ok((by_serde, usage)) => {
+                        assert_eq!(view, by_serde, "{data}");
+                        assert!(usage.is_none(), "{data}");
+                    }
+                    Err(_) => panic!("scanned, but serde refuses: {data}"),
+                }
+            }
+        }
+        // Not a test that passes by never scanning: a good share of the near-misses are still
+        // chunks the scanner reads.
+        assert!(scanned > total / 10, "{scanned} of {total} scanned");
     }
 
     #[test]

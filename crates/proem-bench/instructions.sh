@@ -6,15 +6,20 @@
 # Runs `proem-bench stream --streams N` under callgrind for two crowd sizes and takes the
 # difference, so that start-up (migrations, TLS roots, the clients' set-up) cancels out: what is
 # left is opening, relaying and storing the extra streams, per token. Counts are user space only
-# (system calls are the same for both servers: one read and one write per token).
+# (system calls are the same for both servers: one read and one write per token). valgrind runs
+# every thread on one core some fifty times slower, so the streams are slowed down too (a token
+# every 250 ms rather than 20): at full speed the servers would be overloaded, tokens would come
+# in batches and Proem's turns would be taken over by their watchers, which is not the path
+# measured here.
 #
 # Usage: crates/proem-bench/instructions.sh [path/to/proem-bench] (default: the release build)
 # Needs valgrind (Debian package `valgrind`).
 set -euo pipefail
 
 bin=${1:-target/release/proem-bench}
-small=50
-large=150
+small=20
+large=60
+interval_ms=250
 tokens_per_stream=128 # CROWD_TOKENS in src/stream.rs
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,7 +29,7 @@ trap 'rm -rf "$work"' EXIT
 count() {
   local dir="$work/$1"
   mkdir -p "$dir"
-  (cd "$dir" && valgrind --tool=callgrind --separate-threads=yes "$bin" stream --streams "$1" --no-pin >/dev/null 2>&1)
+  (cd "$dir" && valgrind --tool=callgrind --separate-threads=yes "$bin" stream --streams "$1" --interval-ms "$interval_ms" --no-pin >/dev/null 2>&1)
   local proxy=0 proem=0 database=0 total file
   for file in "$dir"/callgrind.out.*-*; do
     total=$(awk '/^summary:/ { print $2; exit }' "$file")

@@ -13,7 +13,8 @@
 //!
 //! Run in release: `cargo run --release -p proem-bench -- all`; `stream --streams N` runs only the
 //! concurrency round of N streams, with nothing before it in the process; `stream --sequential`
-//! only the sequential streams (time to first token, gaps, CPU per frame); `--no-pin` leaves the
+//! only the sequential streams (time to first token, gaps, CPU per frame); `--interval-ms MS`
+//! spaces a crowd's tokens otherwise than 20 ms; `--no-pin` leaves the
 //! stream bench's threads where the scheduler puts them instead of one core for the servers and
 //! another for the harness.
 
@@ -57,18 +58,32 @@ fn main() {
         .position(|a| a == "--streams")
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse().expect("--streams takes a number of streams"));
+    let crowd_interval = args
+        .iter()
+        .position(|a| a == "--interval-ms")
+        .and_then(|i| args.get(i + 1))
+        .map_or(std::time::Duration::from_millis(20), |ms| {
+            std::time::Duration::from_millis(ms.parse().expect("--interval-ms takes milliseconds"))
+        });
+    let stream_options = stream::Options {
+        quick,
+        crowd,
+        sequential_only,
+        placement,
+        crowd_interval,
+    };
     match what.as_str() {
-        "stream" => stream::run(quick, crowd, sequential_only, placement),
+        "stream" => stream::run(stream_options),
         "gate" => gate::run(quick),
         "mcp" => mcp::run(quick),
         "all" => {
             gate::run(quick);
             mcp::run(quick);
-            stream::run(quick, crowd, sequential_only, placement);
+            stream::run(stream_options);
         }
         other => {
             eprintln!(
-                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N] [--sequential] [--no-pin]   (unknown: {other})"
+                "usage: proem-bench [stream|gate|mcp|all] [--quick] [--streams N] [--interval-ms MS] [--sequential] [--no-pin]   (unknown: {other})"
             );
             std::process::exit(2);
         }

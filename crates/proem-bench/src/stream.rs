@@ -534,10 +534,29 @@ async fn concurrent(
     }
 }
 
-/// The whole part: the sequential streams, then the concurrency rounds. With `crowd` set, only
-/// the concurrency round of that many streams, so one size can be measured with nothing run
-/// before it in the process; with `sequential_only`, only the sequential streams.
-pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: Option<Placement>) {
+/// How the stream part runs.
+pub struct Options {
+    pub quick: bool,
+    /// Only the concurrency round of this many streams, so one size can be measured with
+    /// nothing run before it in the process.
+    pub crowd: Option<usize>,
+    /// Only the sequential streams.
+    pub sequential_only: bool,
+    pub placement: Option<Placement>,
+    /// Between two tokens of a crowd's stream: 20 ms (50 tok/s) unless set. Slower streams let
+    /// a crowd run under valgrind without overloading it (`instructions.sh`).
+    pub crowd_interval: Duration,
+}
+
+/// The whole part: the sequential streams, then the concurrency rounds.
+pub fn run(options: Options) {
+    let Options {
+        quick,
+        crowd,
+        sequential_only,
+        placement,
+        crowd_interval,
+    } = options;
     // The harness runtime's threads start from this one.
     pin(placement.map(|p| p.harness));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -550,7 +569,7 @@ pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: 
         let rig = rig(&upstream, placement).await;
         println!("\nThread placement: {}.", Placement::describe(placement));
         if let Some(n) = crowd {
-            crowd_rounds(&upstream, &rig, &[n]).await;
+            crowd_rounds(&upstream, &rig, &[n], crowd_interval).await;
             return;
         }
         // 500 runs per target put twelve samples behind each p99 instead of two.
@@ -597,15 +616,15 @@ pub fn run(quick: bool, crowd: Option<usize>, sequential_only: bool, placement: 
             return;
         }
         let steps: &[usize] = if quick { &[100, 250] } else { &[250, 500, 1000, 1500] };
-        crowd_rounds(&upstream, &rig, steps).await;
+        crowd_rounds(&upstream, &rig, steps, crowd_interval).await;
     });
 }
 
 /// Concurrency rounds of each size in `steps`, through Proem, the proxy and straight to the fake.
-async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize]) {
-    let slow = Duration::from_millis(20);
+async fn crowd_rounds(upstream: &FakeUpstream, rig: &Rig, steps: &[usize], slow: Duration) {
     println!(
-        "\n## Concurrent 50 tok/s streams, {CROWD_TOKENS} tokens each, opened over {}: through Proem, through the proxy (one core each), and straight to the fake\n",
+        "\n## Concurrent {:.0} tok/s streams, {CROWD_TOKENS} tokens each, opened over {}: through Proem, through the proxy (one core each), and straight to the fake\n",
+        1.0 / slow.as_secs_f64(),
         ms(RAMP)
     );
     println!(

@@ -130,8 +130,8 @@ impl Decode for Decoder {
         } else {
             event
         };
-        // The relayed frame's own copy of the payload; the name is static for the frames
-        // every response has.
+        // The relayed frame's own copy of the payload; a delta's name is static, so the frame
+        // sent once per token allocates only its data.
         let relayed = |event: &str| Frame {
             event: match event {
                 DELTA_EVENT => Cow::Borrowed(DELTA_EVENT),

@@ -244,24 +244,26 @@ impl TurnJob {
         record_rows::insert_usage(&mut *tx, &usage).await?;
         let stored = moved.is_ok() && rows::cas(&mut *tx, &session.row, "Running").await?;
         tx.commit().await?;
-        if too_large {
-            let code = ReasonCode::CostIncurredNoDeltaPersisted.as_str();
-            let _ = events.send(RunEvent::failed(
-                &self.run_id,
-                code,
+        // Charged either way: the model answered, but the turn is not the session's.
+        let refused = if too_large {
+            Some((
+                ReasonCode::CostIncurredNoDeltaPersisted,
                 "The session's turns passed 2 MB; finalize and start a new run.",
-                true,
-                Some(o.cost),
-                Some(&usage.id),
-            ));
-            return self.skip_finalize(events, code);
-        }
-        if !stored {
-            let code = ReasonCode::SessionNotActive.as_str();
+            ))
+        } else if !stored {
+            Some((
+                ReasonCode::SessionNotActive,
+                "The run was cancelled or expired while the model answered.",
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refused {
+            let code = code.as_str();
             let _ = events.send(RunEvent::failed(
                 &self.run_id,
                 code,
-                "The run was cancelled or expired while the model answered.",
+                message,
                 true,
                 Some(o.cost),
                 Some(&usage.id),

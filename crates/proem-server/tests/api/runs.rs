@@ -821,6 +821,74 @@ async fn turns_past_two_megabytes_are_session_deltas_too_large() {
 }
 
 #[tokio::test]
+async fn a_turn_that_takes_the_session_past_two_megabytes_is_cost_incurred_no_delta_persisted() {
+    let f = RunFixture::new().await;
+    // 2,200 tokens of 1,000 bytes: the turn's output alone passes the session's 2 MB.
+    let token = "y".repeat(999) + " ";
+    f.upstream
+        .push(Scenario::text(std::iter::repeat_n(token, 2200)).with_usage(10, 2200));
+    let events = f.run(json!({})).await;
+    let failed = find(&events, "run_failed");
+    assert_eq!(failed["reasonCode"], "cost_incurred_no_delta_persisted");
+    assert_eq!(failed["charged"], true);
+    assert!(
+        failed["costMilliCents"].as_i64().is_some_and(|c| c > 0),
+        "{failed}"
+    );
+    assert!(failed["usageLogId"].is_string());
+    assert!(names(&events).contains(&"record_finalize_skipped"));
+    let run_id = failed["runId"].as_str().unwrap();
+    // The billed output is not stored: the session holds no turn of it.
+    let state = f.run_state(run_id).await;
+    assert_eq!(state["state"], "Failed", "{state}");
+    assert_eq!(state["turnCount"], 0, "{state}");
+    assert_eq!(state["turns"][0]["output"], "", "{state}");
+}
+
+#[tokio::test]
+async fn a_run_cancelled_while_the_model_answers_ends_charged_with_session_not_active() {
+    let f = RunFixture::new().await;
+    f.upstream.push(
+        Scenario::text(["slow", " answer", " here"])
+            .with_inter_token_delay(Duration::from_millis(300))
+            .with_usage(10, 3),
+    );
+    let response = f
+        .post(
+            &format!("/prompts/{}/run", f.prompt),
+            json!({"userInput": "an article", "stream": true}),
+        )
+        .await;
+    let mut body = response.bytes_stream();
+    // The first frame is `run_session`, with the run's id.
+    let first = body.next().await.unwrap().unwrap();
+    let session = parse_sse(&String::from_utf8_lossy(&first));
+    let run_id = find(&session, "run_session")["runId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = f
+        .server
+        .http
+        .delete(f.url(&format!("/runs/{run_id}")))
+        .header("x-api-key", &f.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut rest = first.to_vec();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let events = parse_sse(&String::from_utf8_lossy(&rest));
+    let failed = find(&events, "run_failed");
+    assert_eq!(failed["reasonCode"], "session_not_active");
+    assert_eq!(failed["charged"], true);
+    assert!(failed["usageLogId"].is_string());
+    assert_eq!(f.run_state(&run_id).await["state"], "Abandoned");
+}
+
+#[tokio::test]
 async fn deleting_the_prompt_abandons_its_live_runs() {
     let f = RunFixture::new().await;
     let run_id = f.active_run().await;

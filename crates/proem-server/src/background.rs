@@ -1,13 +1,14 @@
 //! Background work, all on one tracked task set so shutdown waits for it: the batched writer of
 //! activity rows (and of streamed responses' audit rows), the refresher of cached API keys in use,
 //! and the janitor that sweeps expired rate windows, idempotency rows and stored MCP call results,
-//! and expires idle run sessions (the 1 h TTL reaper).
+//! and expires idle run sessions (the 1 h TTL reaper); on SQLite, the checkpointer of the
+//! write-ahead log.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use proem_core::auth::{Authenticator, REFRESH_EVERY};
-use proem_core::store::{ActivityEntry, AuditEntry};
+use proem_core::store::{ActivityEntry, AuditEntry, Backend, Checkpoint};
 use proem_core::{Engine, Store};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -22,6 +23,11 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Queue bound; past it, activity rows are dropped (and counted) rather than slowing requests.
 const QUEUE: usize = 16_384;
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the SQLite log's size is looked at, and the size past which it is checkpointed:
+/// half of what makes SQLite checkpoint inside a commit (1,000 pages of 4 KiB), so that under
+/// a steady load the background gets there first (see `store/wal.rs`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_PAST_BYTES: u64 = 2 * 1024 * 1024;
 
 /// A row for the writer.
 #[derive(Debug)]
@@ -77,6 +83,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel(QUEUE);
     tasks.spawn(write_rows(engine.store.clone(), rx, stop.clone()));
     tasks.spawn(refresh_keys(auth, engine.store.clone(), stop.clone()));
+    tasks.spawn(checkpointer(engine.store.clone(), stop.clone()));
     tasks.spawn(janitor(engine, stop));
     ActivitySink {
         tx,
@@ -142,6 +149,24 @@ async fn refresh_keys(auth: Authenticator, store: Store, stop: CancellationToken
         }
         if let Err(e) = auth.refresh(&store).await {
             tracing::warn!(error = %e, "refreshing cached API keys failed");
+        }
+    }
+}
+
+/// Keeps the SQLite log short and appended to (see `store/wal.rs`); idle on PostgreSQL.
+async fn checkpointer(store: Store, stop: CancellationToken) {
+    if store.backend() != Backend::Sqlite {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        match store.checkpoint_wal(CHECKPOINT_PAST_BYTES).await {
+            Ok(Checkpoint::Busy) => tracing::debug!("the log was busy; checkpointing next round"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "checkpointing the SQLite log failed"),
         }
     }
 }

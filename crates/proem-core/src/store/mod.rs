@@ -16,6 +16,7 @@ pub mod records;
 pub mod runs;
 mod secrets;
 mod users;
+mod wal;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use activity::{ActivityEntry, ActivityFilter, ActivityStats, AuditEntry};
 pub use idempotency::{Begin, IDEMPOTENCY_TTL_MS, IdemKey, StoredResponse};
 pub use keys::{KeyRecord, KeyStatus, NewKeySpec};
 pub use users::User;
+pub use wal::Checkpoint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

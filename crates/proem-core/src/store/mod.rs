@@ -255,6 +255,10 @@ impl Store {
     }
 }
 
+/// How long a pool connection waits for another process's lock (e.g. `proem admin` while a
+/// server runs).
+const WRITER_BUSY_WAIT_MS: u32 = 10_000;
+
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -267,7 +271,11 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
                 // WAL lets readers run beside the writer; the busy timeout covers writers in other
                 // processes (e.g. `proem admin` while a server runs).
                 conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {WRITER_BUSY_WAIT_MS}"
+                )))
+                .execute(&mut *conn)
+                .await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 Ok(())

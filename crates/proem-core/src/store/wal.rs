@@ -19,13 +19,11 @@
 
 use std::path::PathBuf;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, WRITER_BUSY_WAIT_MS};
 
 /// How long the checkpoint waits for a reader still on the log, or for another process's
 /// writer, before it gives up for this round (the write connection is held meanwhile).
 const BUSY_WAIT_MS: u32 = 200;
-/// The write connection's usual busy timeout (see `sqlite_pool`).
-const WRITER_BUSY_WAIT_MS: u32 = 10_000;
 
 /// What a checkpoint round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +39,8 @@ pub enum Checkpoint {
 }
 
 impl Store {
-    /// SQLite files: when the log has grown past `past_bytes`, copies it into the database and
-    /// truncates it to nothing. PostgreSQL and in-memory SQLite: nothing to do.
+    /// SQLite files: when the log has grown past `past_bytes`, copies it into the database,
+    /// truncates it and restarts it. PostgreSQL and in-memory SQLite: nothing to do.
     pub async fn checkpoint_wal(&self, past_bytes: u64) -> StoreResult<Checkpoint> {
         let Some(wal) = self.wal_path() else {
             return Ok(Checkpoint::NotDue);

@@ -211,7 +211,7 @@ impl Engine {
         let mut tx = if atomic {
             Txn::new(self.store.begin().await?)
         } else {
-            Txn::autocommit(self.store.write_conn().await?)
+            Txn::autocommit(self.store.write_connection().await?)
         };
         rows::insert_on(&self.store, &mut tx, &row).await?;
         if atomic {

@@ -209,7 +209,8 @@ impl Store {
         &self.write
     }
 
-    /// A connection from the write pool, for work that must share one connection.
+    /// A connection from the write pool, outside any transaction (each statement commits on its
+    /// own), for work that must share one connection.
     pub async fn write_connection(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.write.acquire().await?)
     }
@@ -217,11 +218,6 @@ impl Store {
     /// Starts a write transaction.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(self.write.begin().await?)
-    }
-
-    /// A write connection outside any transaction: each statement commits on its own.
-    pub async fn write_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.write.acquire().await?)
     }
 
     /// A transaction in which this instance is the one leader of background job `job` (a

@@ -37,5 +37,6 @@ mod api {
     mod run_support;
     mod runs;
     mod support;
+    mod upkeep;
     mod versions;
 }

@@ -8,9 +8,11 @@
 )]
 
 mod db;
+mod memory;
 mod server;
 mod upstream;
 
 pub use db::TestDb;
+pub use memory::mapped_bytes;
 pub use server::{Instance, TEST_MODEL, TEST_PROVIDER, TestServer, test_model_id, test_providers};
 pub use upstream::{FakeUpstream, FakeUsage, RecordedRequest, Scenario, SentFrame};

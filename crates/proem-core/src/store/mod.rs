@@ -13,6 +13,7 @@ mod migrate;
 pub mod prompts;
 mod ratelimit;
 pub mod records;
+mod resident;
 pub mod runs;
 mod secrets;
 mod users;
@@ -31,6 +32,7 @@ use crate::ratelimit::LocalWindows;
 pub use activity::{ActivityEntry, ActivityFilter, ActivityStats, AuditEntry};
 pub use idempotency::{Begin, IDEMPOTENCY_TTL_MS, IdemKey, StoredResponse};
 pub use keys::{KeyRecord, KeyStatus, NewKeySpec};
+pub use resident::Resident;
 pub use users::User;
 pub use wal::Checkpoint;
 
@@ -136,6 +138,8 @@ pub struct Store {
     local_windows: Option<Arc<LocalWindows>>,
     /// Statements on the calling thread for the run path (SQLite files only; see `inline.rs`).
     inline: Option<Arc<inline::InPlace>>,
+    /// The background's map of a SQLite file (see `resident.rs`).
+    mapped: Option<Arc<resident::Mapped>>,
 }
 
 impl Store {
@@ -154,6 +158,9 @@ impl Store {
             Backend::Sqlite => {
                 let url = sqlite_url(url)?;
                 let inline = inline::InPlace::for_url(&url).map(Arc::new);
+                let mapped = inline
+                    .as_ref()
+                    .map(|i| Arc::new(resident::Mapped::new(i.path())));
                 let options = AnyConnectOptions::from_str(&url)?;
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
@@ -164,6 +171,7 @@ impl Store {
                     clock,
                     local_windows: Some(Arc::default()),
                     inline,
+                    mapped,
                 })
             }
             Backend::Postgres => {
@@ -180,6 +188,7 @@ impl Store {
                     clock,
                     local_windows: None,
                     inline: None,
+                    mapped: None,
                 })
             }
         }

@@ -147,6 +147,8 @@ pub struct RecordedRequest {
     pub headers: BTreeMap<String, String>,
     /// The JSON body (`Value::Null` when it was not JSON).
     pub body: serde_json::Value,
+    /// When the handler had it, body and all.
+    pub received_at: Instant,
 }
 
 impl RecordedRequest {
@@ -241,6 +243,16 @@ impl FakeUpstream {
         self.shared.requests.lock().expect("requests").clone()
     }
 
+    /// The most recent request received.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.shared
+            .requests
+            .lock()
+            .expect("requests")
+            .last()
+            .cloned()
+    }
+
     /// The frames of the most recent streamed answer, as sent so far.
     pub fn sent_frames(&self) -> Vec<SentFrame> {
         let streams = self.shared.streams.lock().expect("streams");
@@ -301,6 +313,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_at = Instant::now();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = body["model"].as_str().unwrap_or("fake-model").to_owned();
     shared
@@ -317,6 +330,7 @@ async fn answer(
                 })
                 .collect(),
             body,
+            received_at,
         });
 
     match next_action(&shared) {

@@ -4,6 +4,8 @@
 
 mod activity;
 pub mod attachments;
+#[cfg(test)]
+mod filled;
 pub mod grants;
 mod idempotency;
 mod inline;

@@ -114,25 +114,10 @@ mod tests {
     use crate::Clock;
 
     async fn store_with_rows(dir: &tempfile::TempDir) -> (Store, PathBuf) {
-        let path = dir.path().join("resident.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), Clock::system())
-            .await
-            .expect("store");
-        let mut conn = store.writer().acquire().await.expect("writer");
-        sqlx::query("CREATE TABLE filler (body TEXT)")
-            .execute(&mut *conn)
-            .await
-            .expect("table");
-        for _ in 0..64 {
-            sqlx::query("INSERT INTO filler VALUES ($1)")
-                .bind("x".repeat(8192))
-                .execute(&mut *conn)
-                .await
-                .expect("row");
-        }
+        let (store, path) = super::super::filled::filled_file(dir.path()).await;
         // Into the file, where the map reads them.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *conn)
+            .execute(store.writer())
             .await
             .expect("checkpoint");
         (store, path)

@@ -95,7 +95,6 @@ async fn truncate_and_restart(conn: &mut sqlx::AnyConnection) -> StoreResult<Che
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Clock;
 
     const WAL_HEADER: u64 = 32;
     const FRAME_HEADER: u64 = 24;
@@ -108,31 +107,17 @@ mod tests {
         u64::try_from(size).expect("a page size")
     }
 
-    async fn store_with_log(dir: &tempfile::TempDir) -> (Store, PathBuf) {
-        let path = dir.path().join("wal.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), Clock::system())
-            .await
-            .expect("store");
-        let mut conn = store.writer().acquire().await.expect("writer");
-        sqlx::query("CREATE TABLE filler (body TEXT)")
-            .execute(&mut *conn)
-            .await
-            .expect("table");
-        for _ in 0..64 {
-            sqlx::query("INSERT INTO filler VALUES ($1)")
-                .bind("x".repeat(8192))
-                .execute(&mut *conn)
-                .await
-                .expect("row");
-        }
+    /// The store, its database file and its log.
+    async fn store_with_log(dir: &tempfile::TempDir) -> (Store, PathBuf, PathBuf) {
+        let (store, file) = super::super::filled::filled_file(dir.path()).await;
         let wal = store.wal_path().expect("a file has a log");
-        (store, wal)
+        (store, file, wal)
     }
 
     #[tokio::test]
     async fn a_log_past_its_threshold_is_checkpointed_truncated_and_restarted() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, wal) = store_with_log(&dir).await;
+        let (store, _, wal) = store_with_log(&dir).await;
         let before = std::fs::metadata(&wal).expect("log").len();
         assert!(before > 512 * 1024, "the fill wrote {before} bytes of log");
 
@@ -154,7 +139,7 @@ mod tests {
     #[tokio::test]
     async fn a_log_under_its_threshold_is_left_alone() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, wal) = store_with_log(&dir).await;
+        let (store, _, wal) = store_with_log(&dir).await;
         let before = std::fs::metadata(&wal).expect("log").len();
 
         let round = store.checkpoint_wal(before).await.expect("checkpoint");
@@ -166,8 +151,8 @@ mod tests {
     #[tokio::test]
     async fn a_log_a_reader_holds_is_busy_and_keeps_the_writer_usable() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (store, wal) = store_with_log(&dir).await;
-        let reader = rusqlite::Connection::open(dir.path().join("wal.db")).expect("reader");
+        let (store, file, wal) = store_with_log(&dir).await;
+        let reader = rusqlite::Connection::open(file).expect("reader");
         reader
             .execute_batch("BEGIN; SELECT COUNT(*) FROM filler;")
             .expect("a read transaction on the log");

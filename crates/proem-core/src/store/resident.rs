@@ -66,16 +66,9 @@ impl Mapped {
             .conn
             .lock()
             .map_err(|_| StoreError::Corrupt("the walk of the mapped file panicked".to_owned()))?;
-        if conn.is_none() {
-            let opened = Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            opened.busy_timeout(BUSY_TIMEOUT)?;
-            *conn = Some(opened);
-        }
-        let Some(conn) = conn.as_ref() else {
-            return Ok(());
+        let conn = match conn.as_mut() {
+            Some(conn) => conn,
+            None => conn.insert(self.open()?),
         };
         conn.execute_batch(&format!("PRAGMA mmap_size = {map_bytes}"))?;
         let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
@@ -83,6 +76,22 @@ impl Mapped {
             tracing::error!(%verdict, "the SQLite file failed its quick check");
         }
         Ok(())
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(conn)
+    }
+
+    /// Closes the connection, and its map with it.
+    fn release(&self) {
+        if let Ok(mut conn) = self.conn.lock() {
+            conn.take();
+        }
     }
 }
 
@@ -97,6 +106,8 @@ impl Store {
         };
         let bytes = std::fs::metadata(&mapped.path).map_or(0, |m| m.len());
         if bytes > up_to_bytes {
+            // A file that has grown past the bound since the last walk is unmapped too.
+            mapped.release();
             return Ok(Resident::TooLarge { bytes });
         }
         let walked = tokio::task::spawn_blocking(move || mapped.walk(up_to_bytes))
@@ -164,6 +175,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, path) = store_with_rows(&dir).await;
         let size = std::fs::metadata(&path).expect("file").len();
+
+        let done = store.keep_resident(size - 1).await.expect("no walk");
+
+        assert_eq!(done, Resident::TooLarge { bytes: size });
+        assert_eq!(mapped_bytes(&path), 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_grown_past_the_bound_is_unmapped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, path) = store_with_rows(&dir).await;
+        let size = std::fs::metadata(&path).expect("file").len();
+        store.keep_resident(size).await.expect("walk");
+        assert_eq!(mapped_bytes(&path), size);
 
         let done = store.keep_resident(size - 1).await.expect("no walk");
 

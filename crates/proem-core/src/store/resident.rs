@@ -23,14 +23,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
+use super::inline::open_reader;
 use super::{Store, StoreError, StoreResult};
-
-/// A walk waits this long for SQLite to recover its log's index after a crash.
-const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// What a call of [`Store::keep_resident`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +65,7 @@ impl Mapped {
             .map_err(|_| StoreError::Corrupt("the walk of the mapped file panicked".to_owned()))?;
         let conn = match conn.as_mut() {
             Some(conn) => conn,
-            None => conn.insert(self.open()?),
+            None => conn.insert(open_reader(&self.path)?),
         };
         conn.execute_batch(&format!("PRAGMA mmap_size = {map_bytes}"))?;
         let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
@@ -76,15 +73,6 @@ impl Mapped {
             tracing::error!(%verdict, "the SQLite file failed its quick check");
         }
         Ok(())
-    }
-
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(conn)
     }
 
     /// Closes the connection, and its map with it.

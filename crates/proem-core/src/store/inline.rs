@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 use sqlx::Any;
 use sqlx::pool::PoolConnection;
 
+use super::resident::Mapped;
 use super::{StoreError, StoreResult};
 
 /// Idle connections kept for reuse; more are opened when needed and closed after.
@@ -31,6 +32,8 @@ pub(crate) struct InPlace {
     idle: Mutex<Vec<Connection>>,
     /// The connection for writes in place, opened on first use.
     writer: Mutex<Option<Connection>>,
+    /// The background's map of the file (see `resident.rs`).
+    mapped: Mapped,
 }
 
 impl InPlace {
@@ -46,12 +49,17 @@ impl InPlace {
             path: Path::new(path).to_path_buf(),
             idle: Mutex::default(),
             writer: Mutex::default(),
+            mapped: Mapped::default(),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn mapped(&self) -> &Mapped {
+        &self.mapped
     }
 
     /// Runs `read` here, on an idle connection or on a new one when all are in use.

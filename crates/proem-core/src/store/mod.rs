@@ -140,8 +140,6 @@ pub struct Store {
     local_windows: Option<Arc<LocalWindows>>,
     /// Statements on the calling thread for the run path (SQLite files only; see `inline.rs`).
     inline: Option<Arc<inline::InPlace>>,
-    /// The background's map of a SQLite file (see `resident.rs`).
-    mapped: Option<Arc<resident::Mapped>>,
 }
 
 impl Store {
@@ -160,9 +158,6 @@ impl Store {
             Backend::Sqlite => {
                 let url = sqlite_url(url)?;
                 let inline = inline::InPlace::for_url(&url).map(Arc::new);
-                let mapped = inline
-                    .as_ref()
-                    .map(|i| Arc::new(resident::Mapped::new(i.path())));
                 let options = AnyConnectOptions::from_str(&url)?;
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
@@ -173,7 +168,6 @@ impl Store {
                     clock,
                     local_windows: Some(Arc::default()),
                     inline,
-                    mapped,
                 })
             }
             Backend::Postgres => {
@@ -190,7 +184,6 @@ impl Store {
                     clock,
                     local_windows: None,
                     inline: None,
-                    mapped: None,
                 })
             }
         }

@@ -21,7 +21,7 @@
 //! whenever another connection has committed, and every page the next statement touches then
 //! faults in again, which made the run's reads ~50 µs slower.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::Connection;
@@ -40,32 +40,25 @@ pub enum Resident {
     NoFile,
 }
 
-/// The connection whose map holds the file's pages.
-#[derive(Debug)]
+/// The connection whose map holds the file's pages, opened by the first walk.
+#[derive(Debug, Default)]
 pub(crate) struct Mapped {
-    path: PathBuf,
     conn: Mutex<Option<Connection>>,
 }
 
 impl Mapped {
-    pub fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            conn: Mutex::default(),
-        }
-    }
-
-    /// Reads every page through the map, which covers up to `map_bytes` of the file. A quick
+    /// Reads every page of the file at `path` through the map, which covers up to `map_bytes`
+    /// of it. A quick
     /// check is the walk: it reads every page of every b-tree and of the free list, and says
     /// whether they are sound while at it.
-    fn walk(&self, map_bytes: u64) -> StoreResult<()> {
+    fn walk(&self, path: &Path, map_bytes: u64) -> StoreResult<()> {
         let mut conn = self
             .conn
             .lock()
             .map_err(|_| StoreError::Corrupt("the walk of the mapped file panicked".to_owned()))?;
         let conn = match conn.as_mut() {
             Some(conn) => conn,
-            None => conn.insert(open_reader(&self.path)?),
+            None => conn.insert(open_reader(path)?),
         };
         conn.execute_batch(&format!("PRAGMA mmap_size = {map_bytes}"))?;
         let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
@@ -89,24 +82,27 @@ impl Store {
     /// comment). Blocks a thread of the blocking pool for the walk: about 1 ms for the bench's
     /// 1 MB database on the CI machine, 55 ms for 93 MB.
     pub async fn keep_resident(&self, up_to_bytes: u64) -> StoreResult<Resident> {
-        let Some(mapped) = self.mapped.clone() else {
+        let Some(file) = self.inline.clone() else {
             return Ok(Resident::NoFile);
         };
-        let bytes = std::fs::metadata(&mapped.path).map_or(0, |m| m.len());
+        let bytes = std::fs::metadata(file.path()).map_or(0, |m| m.len());
         if bytes > up_to_bytes {
             // A file that has grown past the bound since the last walk is unmapped too.
-            mapped.release();
+            file.mapped().release();
             return Ok(Resident::TooLarge { bytes });
         }
-        let walked = tokio::task::spawn_blocking(move || mapped.walk(up_to_bytes))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("the walk of the mapped file: {e}")))?;
+        let walked =
+            tokio::task::spawn_blocking(move || file.mapped().walk(file.path(), up_to_bytes))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("the walk of the mapped file: {e}")))?;
         walked.map(|()| Resident::Mapped { bytes })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use proem_testkit::mapped_bytes;
 
     use super::*;

@@ -562,6 +562,8 @@ async fn concurrent(
 /// How the stream part runs.
 pub struct Options {
     pub quick: bool,
+    /// Sequential streams per target: 500 unless set (20 when quick).
+    pub runs: Option<usize>,
     /// Only the concurrency round of this many streams, so one size can be measured with
     /// nothing run before it in the process.
     pub crowd: Option<usize>,
@@ -577,6 +579,7 @@ pub struct Options {
 pub fn run(options: Options) {
     let Options {
         quick,
+        runs,
         crowd,
         sequential_only,
         placement,
@@ -597,8 +600,8 @@ pub fn run(options: Options) {
             crowd_rounds(&upstream, &rig, &[n], crowd_interval).await;
             return;
         }
-        // 500 runs per target put twelve samples behind each p99 instead of two.
-        let runs = if quick { 20 } else { 500 };
+        // 500 runs per target put five samples beyond each p99, where 200 put two.
+        let runs = runs.unwrap_or(if quick { 20 } else { 500 });
         let interval = Duration::from_millis(2);
         println!("\n## Streaming run path: {TOKENS} tokens every {} per stream, {runs} sequential streams per target, the targets taking turns\n", ms(interval));
         let summaries = sequential(&upstream, &rig, runs, interval).await;

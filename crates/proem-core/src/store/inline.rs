@@ -100,14 +100,10 @@ impl InPlace {
     }
 
     fn open_writer(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // Never wait for a lock on this thread; checkpoints stay with the pool's writer, off it.
+        let conn = open_read_write(&self.path)?;
+        // Checkpoints stay with the background (`wal.rs`), off this thread.
         conn.execute_batch(
-            "PRAGMA busy_timeout = 0; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-             PRAGMA wal_autocheckpoint = 0;",
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
         )?;
         Ok(conn)
     }
@@ -115,6 +111,17 @@ impl InPlace {
     fn open(&self) -> rusqlite::Result<Connection> {
         open_reader(&self.path)
     }
+}
+
+/// A read-write connection to the file at `path`, for use on one thread at a time, that never
+/// waits for a lock: a statement that meets one fails at once as busy.
+pub(super) fn open_read_write(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::ZERO)?;
+    Ok(conn)
 }
 
 /// A read-only connection to the file at `path`, for use on one thread at a time.

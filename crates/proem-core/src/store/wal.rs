@@ -9,17 +9,20 @@
 //! `ext4_block_write_begin`; README, "Performance"). A log truncated to nothing after each
 //! checkpoint is only ever appended to, into blocks that are new. Truncating in the commit
 //! that restarts the log (`journal_size_limit = 0`) moved 1–3 ms of freeing blocks into a
-//! run's insert instead, so the background does it, on the write connection: a run that
-//! writes meanwhile waits for the connection rather than for the disk under its lock.
+//! run's insert instead, so the background does it. It copies the log into the database first,
+//! on a connection of its own and without the write lock, while runs keep committing; then it
+//! truncates on the write connection, where a run that writes meanwhile waits for the
+//! connection rather than for the disk under its lock, and only for what was added since.
 //!
 //! The first commit into a restarted log also syncs the log's header to disk (SQLite does so
 //! in every mode but `synchronous = OFF`, lest a later write overtake it). The background
 //! makes that commit too, a write of `user_version` with its own value (Proem does not use
 //! it otherwise), so that the sync is not some run's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{Store, StoreResult, WRITER_BUSY_WAIT_MS};
+use super::inline::open_read_write;
+use super::{Store, StoreError, StoreResult, WRITER_BUSY_WAIT_MS};
 
 /// How long the checkpoint waits for a reader still on the log, or for another process's
 /// writer, before it gives up for this round (the write connection is held meanwhile).
@@ -42,14 +45,20 @@ impl Store {
     /// SQLite files: when the log has grown past `past_bytes`, copies it into the database,
     /// truncates it and restarts it. PostgreSQL and in-memory SQLite: nothing to do.
     pub async fn checkpoint_wal(&self, past_bytes: u64) -> StoreResult<Checkpoint> {
-        let Some(wal) = self.wal_path() else {
+        let Some(file) = self.inline().map(|f| f.path().to_path_buf()) else {
             return Ok(Checkpoint::NotDue);
         };
         // A missing log is an empty one: SQLite creates it with the first write.
-        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let size = std::fs::metadata(log_of(&file)).map_or(0, |m| m.len());
         if size <= past_bytes {
             return Ok(Checkpoint::NotDue);
         }
+        // Most of the work (copying the pages into the database and syncing it, 5–10 ms on the
+        // CI machine) needs no write lock: done first, runs keep committing meanwhile, and the
+        // truncation under the lock copies only what they added since.
+        tokio::task::spawn_blocking(move || copy_log(&file))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the log's copy: {e}")))??;
         let mut conn = self.writer().acquire().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "PRAGMA busy_timeout = {BUSY_WAIT_MS}"
@@ -64,13 +73,21 @@ impl Store {
         .await?;
         result
     }
+}
 
-    pub(crate) fn wal_path(&self) -> Option<PathBuf> {
-        let db = self.inline()?.path();
-        let mut name = db.as_os_str().to_owned();
-        name.push("-wal");
-        Some(PathBuf::from(name))
-    }
+/// The write-ahead log of the database `file`.
+fn log_of(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Copies the log's frames into the database and syncs it, on a connection of its own and
+/// without SQLite's write lock (a passive checkpoint: it copies what it can and never waits).
+fn copy_log(file: &Path) -> StoreResult<()> {
+    let conn = open_read_write(file).map_err(StoreError::from_inline)?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .map_err(StoreError::from_inline)
 }
 
 async fn truncate_and_restart(conn: &mut sqlx::AnyConnection) -> StoreResult<Checkpoint> {
@@ -110,7 +127,7 @@ mod tests {
     /// The store, its database file and its log.
     async fn store_with_log(dir: &tempfile::TempDir) -> (Store, PathBuf, PathBuf) {
         let (store, file) = super::super::filled::filled_file(dir.path()).await;
-        let wal = store.wal_path().expect("a file has a log");
+        let wal = log_of(&file);
         (store, file, wal)
     }
 
@@ -134,6 +151,42 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(rows, 64, "every row survived the checkpoint");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_copies_the_log_before_it_takes_the_write_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, file, _) = store_with_log(&dir).await;
+        let db_bytes = || std::fs::metadata(&file).expect("database").len();
+        let before = db_bytes();
+        // What a run's insert holds while it writes: the checkpoint must not need it to copy.
+        let held = store
+            .writer()
+            .acquire()
+            .await
+            .expect("the write connection");
+
+        let checkpoint = tokio::spawn({
+            let store = store.clone();
+            async move { store.checkpoint_wal(0).await }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while db_bytes() < before + 64 * 8192 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+
+        assert!(
+            db_bytes() >= before + 64 * 8192,
+            "the rows reached the database file while a writer held the connection ({} bytes)",
+            db_bytes()
+        );
+        assert!(
+            !checkpoint.is_finished(),
+            "the truncation waits for the connection"
+        );
+        drop(held);
+        let round = checkpoint.await.expect("task").expect("checkpoint");
+        assert_eq!(round, Checkpoint::Restarted);
     }
 
     #[tokio::test]

@@ -116,6 +116,9 @@ for_each_kind!(
     server_error_twice_then_success_is_retried,
     server_error_three_times_is_unavailable,
     cut_mid_stream_is_interrupted_and_charged,
+    an_answer_that_is_not_an_event_stream_is_a_protocol_error_uncharged,
+    bytes_that_are_not_utf8_are_a_protocol_error_charged,
+    a_frame_past_16_mib_is_a_protocol_error_charged,
     in_stream_error_event_fails_charged_with_its_reason,
     first_byte_timeout_is_upstream_timeout_uncharged,
     idle_timeout_is_upstream_timeout_charged,
@@ -338,6 +341,45 @@ async fn cut_mid_stream_is_interrupted_and_charged(kind: ProviderKind) {
         1,
         "nothing is retried after the first byte"
     );
+}
+
+async fn an_answer_that_is_not_an_event_stream_is_a_protocol_error_uncharged(kind: ProviderKind) {
+    let fake = FakeUpstream::start().await;
+    fake.push(Scenario::text(["a", "b"]).with_content_type("text/html"));
+    let (events, error) = run(&LlmClient::new(timeouts()), say_hello(kind, &fake)).await;
+
+    let error = error.unwrap();
+    assert_eq!(text_of(&events), "", "nothing of the body is relayed");
+    assert_eq!(error.reason_code(), "upstream_protocol_error", "{error}");
+    assert!(error.to_string().contains("text/html"), "{error}");
+    assert!(!error.charged());
+    assert_eq!(fake.requests().len(), 1, "a protocol error is not retried");
+}
+
+async fn bytes_that_are_not_utf8_are_a_protocol_error_charged(kind: ProviderKind) {
+    let fake = FakeUpstream::start().await;
+    fake.push(Scenario::text(["a", "b", "c"]).with_raw_after(2, &b"data: \xff\xfe\n\n"[..]));
+    let (events, error) = run(&LlmClient::new(timeouts()), say_hello(kind, &fake)).await;
+
+    let error = error.unwrap();
+    assert_eq!(text_of(&events), "ab", "what arrived before is kept");
+    assert_eq!(error.reason_code(), "upstream_protocol_error", "{error}");
+    assert!(error.to_string().contains("UTF-8"), "{error}");
+    assert!(error.charged());
+}
+
+async fn a_frame_past_16_mib_is_a_protocol_error_charged(kind: ProviderKind) {
+    let fake = FakeUpstream::start().await;
+    let mut endless = b"data: ".to_vec();
+    endless.resize(16 * 1024 * 1024 + 1, b'x');
+    fake.push(Scenario::text(["a", "b"]).with_raw_after(1, endless));
+    let (events, error) = run(&LlmClient::new(timeouts()), say_hello(kind, &fake)).await;
+
+    let error = error.unwrap();
+    assert_eq!(text_of(&events), "a");
+    assert_eq!(error.reason_code(), "upstream_protocol_error", "{error}");
+    assert!(error.to_string().contains("16 MB"), "{error}");
+    assert!(error.charged());
 }
 
 async fn in_stream_error_event_fails_charged_with_its_reason(kind: ProviderKind) {

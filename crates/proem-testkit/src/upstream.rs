@@ -49,6 +49,11 @@ pub struct Scenario {
     pub hang_after: Option<usize>,
     /// Send the protocol's in-stream error event after this many tokens and end the body.
     pub error_event_after: Option<usize>,
+    /// Send these bytes as they are after this many tokens and end the body: a malformed
+    /// stream (bytes that are not UTF-8, a frame that never ends).
+    pub raw_after: Option<(usize, Bytes)>,
+    /// The answer's `Content-Type` when it is not `text/event-stream`.
+    pub content_type: Option<&'static str>,
     /// Usage reported at the end.
     pub usage: FakeUsage,
 }
@@ -75,6 +80,8 @@ impl Scenario {
             cut_after: None,
             hang_after: None,
             error_event_after: None,
+            raw_after: None,
+            content_type: None,
             usage: FakeUsage {
                 input_tokens: 12,
                 output_tokens,
@@ -126,6 +133,16 @@ impl Scenario {
 
     pub fn with_error_event_after(mut self, tokens: usize) -> Self {
         self.error_event_after = Some(tokens);
+        self
+    }
+
+    pub fn with_raw_after(mut self, tokens: usize, bytes: impl Into<Bytes>) -> Self {
+        self.raw_after = Some((tokens, bytes.into()));
+        self
+    }
+
+    pub fn with_content_type(mut self, content_type: &'static str) -> Self {
+        self.content_type = Some(content_type);
         self
     }
 
@@ -339,6 +356,7 @@ async fn answer(
             retry_after,
         } => error_response(protocol, status, retry_after),
         Action::Stream(scenario) => {
+            let content_type = scenario.content_type.unwrap_or("text/event-stream");
             let frames = Arc::new(Mutex::new(Vec::new()));
             shared.streams.lock().expect("streams").push(frames.clone());
             let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
@@ -353,10 +371,9 @@ async fn answer(
                 frames: rx,
             })
             .into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             response
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -508,6 +525,12 @@ async fn play(
         }
         if scenario.error_event_after == Some(i) {
             let _ = send(script.error_event()).await;
+            return;
+        }
+        if let Some((after, bytes)) = &scenario.raw_after
+            && *after == i
+        {
+            let _ = tx.send(Ok(bytes.clone())).await;
             return;
         }
         if let Some(token) = scenario.tokens.get(i)

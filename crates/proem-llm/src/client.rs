@@ -183,7 +183,9 @@ async fn send(
 }
 
 /// Refuses a 200 that is not an event stream (a JSON answer from a server that ignored
-/// `stream: true`, an HTML page from a proxy): relaying it would fail on every frame.
+/// `stream: true`, an HTML page from a proxy): relaying it would fail on every frame. A JSON
+/// 200 is a whole completion the provider generated, and billed, so it counts as charged; any
+/// other body (a proxy's page) came from no model.
 fn check_event_stream(response: reqwest::Response) -> Result<reqwest::Response, Failure> {
     let content_type = response
         .headers()
@@ -195,7 +197,7 @@ fn check_event_stream(response: reqwest::Response) -> Result<reqwest::Response, 
                 "expected an event stream, got {}",
                 ct.split(';').next().unwrap_or(ct)
             ),
-            charged: false,
+            charged: ct.starts_with("application/json"),
         }
         .into()),
         _ => Ok(response),

@@ -117,6 +117,7 @@ for_each_kind!(
     server_error_three_times_is_unavailable,
     cut_mid_stream_is_interrupted_and_charged,
     an_answer_that_is_not_an_event_stream_is_a_protocol_error_uncharged,
+    a_json_answer_to_a_streamed_call_is_a_protocol_error_charged,
     bytes_that_are_not_utf8_are_a_protocol_error_charged,
     a_frame_past_16_mib_is_a_protocol_error_charged,
     in_stream_error_event_fails_charged_with_its_reason,
@@ -354,6 +355,21 @@ async fn an_answer_that_is_not_an_event_stream_is_a_protocol_error_uncharged(kin
     assert!(error.to_string().contains("text/html"), "{error}");
     assert!(!error.charged());
     assert_eq!(fake.requests().len(), 1, "a protocol error is not retried");
+}
+
+async fn a_json_answer_to_a_streamed_call_is_a_protocol_error_charged(kind: ProviderKind) {
+    let fake = FakeUpstream::start().await;
+    fake.push(Scenario::text(["a", "b"]).with_content_type("application/json; charset=utf-8"));
+    let (_, error) = run(&LlmClient::new(timeouts()), say_hello(kind, &fake)).await;
+
+    let error = error.unwrap();
+    assert_eq!(error.reason_code(), "upstream_protocol_error", "{error}");
+    assert!(error.to_string().contains("application/json"), "{error}");
+    assert!(
+        error.charged(),
+        "the provider made, and billed, a whole completion"
+    );
+    assert_eq!(fake.requests().len(), 1);
 }
 
 async fn bytes_that_are_not_utf8_are_a_protocol_error_charged(kind: ProviderKind) {

@@ -39,8 +39,9 @@ pub struct RecordResponse {
     /// `API`, `Manual`, `App` or `Headless`.
     pub source: String,
     pub input_text: String,
-    /// The record's output (its final copied output), maybe truncated in lists.
-    pub output_text: String,
+    /// The record's output (its final copied output), maybe truncated in lists; null for an
+    /// image record, whose output is its images (`imageStoredPaths`).
+    pub output_text: Option<String>,
     pub final_copied_output: String,
     pub notes: Option<String>,
     /// The edit delta's tag, if any.
@@ -52,6 +53,9 @@ pub struct RecordResponse {
     pub revision_count: usize,
     pub edit_count: usize,
     pub image_count: usize,
+    /// Opaque keys of the record's images, every turn's, in order; read the bytes with
+    /// `GET /records/{id}/image?index=N`.
+    pub image_stored_paths: Vec<String>,
     pub is_one_shot: bool,
     pub client_idempotency_key: Option<String>,
     pub created_by_key_id: Option<String>,

@@ -195,7 +195,27 @@ pub struct Overrides {
 impl Config {
     /// Parses a TOML document; unknown keys are errors.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check_providers()?;
+        Ok(config)
+    }
+
+    /// Image output is the Responses API's `image_generation` tool: a model of another kind that
+    /// claimed it would run as a text model and surprise its users.
+    fn check_providers(&self) -> Result<(), String> {
+        for (name, provider) in &self.providers {
+            for model in &provider.models {
+                if model.output_modalities.iter().any(|m| m == "image")
+                    && provider.kind != proem_llm::ProviderKind::Openai
+                {
+                    return Err(format!(
+                        "providers.{name}: model {} lists image output, which only kind = \"openai\" (the Responses API) can produce",
+                        model.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Defaults, then the file at `path` if given, then `overrides`.
@@ -283,6 +303,20 @@ mod tests {
         let err = Config::from_toml("listen = \"127.0.0.1:1\"\nlisen = 3").unwrap_err();
         assert!(err.contains("lisen"), "{err}");
         assert!(Config::from_toml("[http]\nbody_limit = 1").is_err());
+    }
+
+    #[test]
+    fn image_output_needs_the_responses_api() {
+        let provider = |kind: &str| {
+            format!(
+                "[providers.p]\nkind = \"{kind}\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\
+                 [[providers.p.models]]\nname = \"painter\"\noutput_modalities = [\"image\"]\n"
+            )
+        };
+        let err = Config::from_toml(&provider("openai_chat")).unwrap_err();
+        assert!(err.contains("image output"), "{err}");
+        assert!(Config::from_toml(&provider("anthropic")).is_err());
+        assert!(Config::from_toml(&provider("openai")).is_ok());
     }
 
     #[test]

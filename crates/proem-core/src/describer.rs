@@ -63,6 +63,7 @@ impl Describer for LlmDescriber {
                     parts: vec![Part::Text(prompt_text.to_owned())],
                 }],
                 parameters: serde_json::Map::new(),
+                generate_images: false,
             };
             let mut stream = self.llm.stream(request).await.map_err(|e| e.message())?;
             let mut text = String::new();

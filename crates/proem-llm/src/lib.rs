@@ -72,6 +72,10 @@ pub struct LlmRequest {
     /// Catalog parameters (`reasoning_effort`, `max_tokens`, `temperature`, …); each provider
     /// maps the ones it knows and passes the rest as top-level body fields. `null` means unset.
     pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Offer the model image generation (the Responses API's `image_generation` tool); each
+    /// image it makes arrives as [`Event::Image`]. Only the Responses API can: the catalog
+    /// refuses image-output models of other kinds.
+    pub generate_images: bool,
 }
 
 // Hand-written: the derived form would print prompts and inputs, which never go to logs.
@@ -138,6 +142,10 @@ pub enum Event {
     /// Another upstream Responses-API frame worth relaying verbatim (`response.created`,
     /// `response.output_text.done`, `response.completed`, …). Never emitted for other kinds.
     Passthrough(Frame),
+    /// A generated image (base64, as the upstream sent it), from a finished
+    /// `image_generation_call` output item; that item's frame came just before as
+    /// [`Event::Passthrough`].
+    Image { base64: String },
     /// Token usage as the provider reports it, once, just before the stream ends.
     Usage {
         input_tokens: i64,

@@ -26,6 +26,13 @@ pub(crate) fn prepare(req: &LlmRequest) -> Result<Prepared, LlmError> {
         reasoning: param(params, "reasoning_effort").map(|effort| Reasoning { effort }),
         text: param(params, "verbosity").map(|verbosity| TextOptions { verbosity }),
         max_output_tokens,
+        tools: if req.generate_images {
+            vec![Tool {
+                kind: "image_generation",
+            }]
+        } else {
+            Vec::new()
+        },
         rest: ExtraParams {
             map: params,
             mapped: &[
@@ -56,8 +63,17 @@ struct Body<'a> {
     text: Option<TextOptions<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_output_tokens: Option<&'a serde_json::Value>,
+    /// Offered, not forced: a revision that asks only for words may be answered in words.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool>,
     #[serde(flatten)]
     rest: ExtraParams<'a>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -181,6 +197,19 @@ impl Decode for Decoder {
                 });
                 Err(error.into_fault())
             }
+            "response.output_item.done" => {
+                self.output_started = true;
+                out.push_back(Event::Passthrough(relayed(event)));
+                let parsed: ItemDone = serde_json::from_str(data)
+                    .map_err(|err| Fault::Protocol(json_detail(event, &err)))?;
+                if let Some(item) = parsed.item
+                    && item.kind.as_deref() == Some("image_generation_call")
+                    && let Some(base64) = item.result
+                {
+                    out.push_back(Event::Image { base64 });
+                }
+                Ok(Flow::Continue)
+            }
             name if name.starts_with("response.") => {
                 // Output items (reasoning included) and their deltas are tokens being produced:
                 // from here on a failure is billed.
@@ -204,6 +233,20 @@ impl Decode for Decoder {
 struct TypeOnly<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
+}
+
+/// `response.output_item.done`: only an image call's result is read; other items' content is
+/// skipped unread.
+#[derive(Deserialize)]
+struct ItemDone {
+    item: Option<OutputItem>,
+}
+
+#[derive(Deserialize)]
+struct OutputItem {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    result: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +330,7 @@ mod tests {
                 parts: vec![Part::Text("earlier".into())],
             }],
             parameters: params.as_object().cloned().unwrap(),
+            generate_images: false,
         };
         let prepared = prepare(&req).unwrap();
         assert_eq!(prepared.url, "http://x/v1/responses");

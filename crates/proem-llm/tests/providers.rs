@@ -41,6 +41,7 @@ fn request(kind: ProviderKind, base_url: String, parts: Vec<Part>) -> LlmRequest
             parts,
         }],
         parameters: serde_json::Map::new(),
+        generate_images: false,
     }
 }
 
@@ -514,7 +515,7 @@ async fn responses_frames_are_relayed_verbatim() {
             Event::Delta { frame, .. } | Event::Passthrough(frame) => {
                 Some((frame.event.to_string(), frame.data.clone()))
             }
-            Event::Usage { .. } => None,
+            Event::Usage { .. } | Event::Image { .. } => None,
         })
         .collect();
     let sent: Vec<(String, String)> = fake

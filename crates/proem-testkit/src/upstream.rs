@@ -54,6 +54,10 @@ pub struct Scenario {
     pub raw_after: Option<(usize, Bytes)>,
     /// The answer's `Content-Type` when it is not `text/event-stream`.
     pub content_type: Option<&'static str>,
+    /// Images to generate (Responses API only): each is sent after the text as a
+    /// `response.image_generation_call.partial_image` frame and an `image_generation_call`
+    /// output item, both carrying the bytes in base64, as the real service does.
+    pub images: Vec<Bytes>,
     /// Usage reported at the end.
     pub usage: FakeUsage,
 }
@@ -82,6 +86,7 @@ impl Scenario {
             error_event_after: None,
             raw_after: None,
             content_type: None,
+            images: Vec::new(),
             usage: FakeUsage {
                 input_tokens: 12,
                 output_tokens,
@@ -143,6 +148,11 @@ impl Scenario {
 
     pub fn with_content_type(mut self, content_type: &'static str) -> Self {
         self.content_type = Some(content_type);
+        self
+    }
+
+    pub fn with_images(mut self, images: impl IntoIterator<Item = Bytes>) -> Self {
+        self.images = images.into_iter().collect();
         self
     }
 
@@ -321,7 +331,7 @@ enum Action {
         status: u16,
         retry_after: Option<u64>,
     },
-    Stream(Scenario),
+    Stream(Box<Scenario>),
 }
 
 async fn answer(
@@ -362,7 +372,7 @@ async fn answer(
             let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
             let player = Box::pin(play(
                 Script::new(protocol, model, &scenario),
-                scenario,
+                *scenario,
                 tx,
                 frames,
             ));
@@ -387,7 +397,7 @@ async fn answer(
 fn next_action(shared: &Shared) -> Action {
     let mut queue = shared.queue.lock().expect("scenario queue");
     let Some(front) = queue.front_mut() else {
-        return Action::Stream(Scenario::default());
+        return Action::Stream(Box::default());
     };
     if front.fail_times > 0 {
         front.fail_times -= 1;
@@ -406,7 +416,7 @@ fn next_action(shared: &Shared) -> Action {
             status,
             retry_after: scenario.retry_after,
         },
-        None => Action::Stream(scenario),
+        None => Action::Stream(Box::new(scenario)),
     }
 }
 
@@ -537,6 +547,13 @@ async fn play(
             && !send(script.token(token)).await
         {
             return;
+        }
+    }
+    for (i, image) in scenario.images.iter().enumerate() {
+        for frame in script.image(i, image) {
+            if !send(frame).await {
+                return;
+            }
         }
     }
     for frame in script.tail() {
@@ -709,6 +726,42 @@ impl Script {
                 ),
             ),
         }
+    }
+
+    /// The frames of the `index`th generated image (Responses API; other protocols have none).
+    fn image(&mut self, index: usize, bytes: &[u8]) -> Vec<SentFrame> {
+        use base64::Engine as _;
+        if self.protocol != Protocol::Responses {
+            return Vec::new();
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let output_index = index + 1;
+        let partial = format!(
+            concat!(
+                r#"{{"type":"response.image_generation_call.partial_image","sequence_number":{seq},"#,
+                r#""item_id":"ig_fake{index}","output_index":{output_index},"partial_image_index":0,"#,
+                r#""partial_image_b64":"{b64}"}}"#,
+            ),
+            seq = self.seq(),
+            index = index,
+            output_index = output_index,
+            b64 = b64,
+        );
+        let done = format!(
+            concat!(
+                r#"{{"type":"response.output_item.done","sequence_number":{seq},"output_index":{output_index},"#,
+                r#""item":{{"id":"ig_fake{index}","type":"image_generation_call","status":"completed","#,
+                r#""output_format":"png","result":"{b64}"}}}}"#,
+            ),
+            seq = self.seq(),
+            index = index,
+            output_index = output_index,
+            b64 = b64,
+        );
+        vec![
+            Self::named("response.image_generation_call.partial_image", partial),
+            Self::named("response.output_item.done", done),
+        ]
     }
 
     fn tail(&mut self) -> Vec<SentFrame> {

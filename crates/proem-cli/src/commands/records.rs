@@ -135,7 +135,10 @@ pub async fn run(args: RecordsArgs) -> anyhow::Result<()> {
                             r.turns.len().to_string(),
                             or_dash(r.tag.as_deref()),
                             relative(&r.created_at_utc),
-                            excerpt(&r.output_text, 40),
+                            match &r.output_text {
+                                Some(text) => excerpt(text, 40),
+                                None => format!("[{} images]", r.image_count),
+                            },
                         ]
                     })
                     .collect();

@@ -132,6 +132,7 @@ impl Engine {
             updated_at: now,
             last_patched_at: None,
             deleted_at: None,
+            images: "[]".to_owned(),
         };
         rows::insert(&mut tx, &row).await?;
         Ok((tx, record_response(&row, None, None)?, true))

@@ -13,6 +13,7 @@ use proem_api::records::RecordResponse;
 use crate::auth::Principal;
 use crate::clock::to_utc_string;
 use crate::engine::Engine;
+use crate::runs::TurnImage;
 use crate::store::StoreError;
 use crate::store::records::{self as rows, RecordFilter, RecordRow};
 use crate::txn::Txn;
@@ -47,6 +48,12 @@ pub(crate) fn deltas_of(row: &RecordRow) -> Result<Vec<Delta>, Error> {
         .map_err(|e| StoreError::Corrupt(format!("records.deltas of {}: {e}", row.id)).into())
 }
 
+/// The images a record keeps, with the turns that made them.
+pub(crate) fn images_of(row: &RecordRow) -> Result<Vec<TurnImage>, Error> {
+    serde_json::from_str(&row.images)
+        .map_err(|e| StoreError::Corrupt(format!("records.images of {}: {e}", row.id)).into())
+}
+
 pub(crate) fn deltas_json(deltas: &[Delta]) -> String {
     serde_json::to_string(deltas).unwrap_or_else(|_| "[]".to_owned())
 }
@@ -75,7 +82,14 @@ pub fn record_response(
         Delta::Revision { .. } => None,
     });
     let (input_text, input_truncated) = truncate(&row.input_text, max_input);
-    let (output_text, truncated) = truncate(&row.final_output, max_output);
+    let images = images_of(row)?;
+    // An image record's output is its images; its final copied output is the accumulated prompt.
+    let (output_text, truncated) = if images.is_empty() {
+        let (text, truncated) = truncate(&row.final_output, max_output);
+        (Some(text), truncated)
+    } else {
+        (None, false)
+    };
     Ok(RecordResponse {
         id: row.id.clone(),
         prompt_id: row.prompt_id.clone(),
@@ -93,7 +107,8 @@ pub fn record_response(
         cost_milli_cents: row.cost_millicents,
         revision_count,
         edit_count: usize::from(edit.is_some()),
-        image_count: 0,
+        image_count: images.len(),
+        image_stored_paths: images.into_iter().map(|i| i.image.blob_key).collect(),
         is_one_shot: deltas.is_empty(),
         client_idempotency_key: row.client_idempotency_key.clone(),
         created_by_key_id: row.created_by_key_id.clone(),
@@ -265,7 +280,17 @@ impl Engine {
         }
         let mut tx = Txn::new(self.store.begin().await?);
         rows::delete(&mut tx, id).await?;
+        // Best effort, as the spec puts it: the images go once nothing else refers to them.
+        let images: Vec<String> = images_of(&row)?
+            .into_iter()
+            .map(|i| i.image.blob_key)
+            .collect();
+        crate::store::cleanup::enqueue(&mut tx, &images, self.store.now_ms()).await?;
         crate::store::runs::forget_record(&mut tx, id).await?;
+        // The run that made them can no longer be reopened (its record is gone): it lets go too.
+        if let Some(run_id) = &row.run_id {
+            crate::runs::forget_images(&mut tx, run_id).await?;
+        }
         Ok((tx, row.prompt_id))
     }
 

@@ -63,10 +63,23 @@ impl RunEvent {
         turn_index: usize,
         model_id: &str,
         cost_millicents: i64,
+        image_count: usize,
     ) -> Self {
         Self::named(
             "run_completed",
-            json!({"runId": run_id, "turnIndex": turn_index, "modelId": model_id, "costMilliCents": cost_millicents, "imageCount": 0}),
+            json!({"runId": run_id, "turnIndex": turn_index, "modelId": model_id, "costMilliCents": cost_millicents, "imageCount": image_count}),
+        )
+    }
+
+    /// Right after `run_session` on an image-output run: the stream will carry images inline.
+    pub fn client_hint(run_id: &str) -> Self {
+        Self::named(
+            "client_hint",
+            json!({
+                "filter": "partial_image_b64",
+                "reason": "image_modality_inline_payloads",
+                "canonicalAccess": format!("GET /api/v2/public/runs/{run_id}/images/{{n}}"),
+            }),
         )
     }
 

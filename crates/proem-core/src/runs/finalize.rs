@@ -89,6 +89,13 @@ impl Engine {
     ) -> Result<(Txn, FinalizeResponse), Error> {
         check(&req)?;
         let mut session = self.reach_session(caller, run_id).await?;
+        if session.is_image() && req.final_text.is_some() {
+            return Err(field(
+                ReasonCode::FinalTextNotSupportedImage,
+                "finalText",
+                "An image run's record keeps its images and its accumulated prompt; finalize without finalText.",
+            ));
+        }
         if session.state == RunState::Finalized {
             let amends = req.final_text.is_some() || req.tag.is_some() || req.from_turn.is_some();
             if !amends {
@@ -185,8 +192,8 @@ impl Engine {
         let now = self.store.now_ms();
         session.apply(Command::Finalize, now)?;
         if let Some(n) = from {
-            session.turns.truncate(n + 1);
-            session.encode_turns();
+            // The dropped turns' images leave the record below, which queues them for cleanup.
+            session.rewind(n);
         }
         let last = session.last_output().to_owned();
         let edit = req.final_text.clone().filter(|t| *t != last);
@@ -248,6 +255,17 @@ impl Engine {
         let (input_tokens, output_tokens) = session.turns.iter().fold((0, 0), |(i, o), t| {
             (i + t.input_tokens, o + t.output_tokens)
         });
+        // Re-finalizing keeps every image the session still has; only a rewind drops some, and
+        // those go to the cleanup queue.
+        let images = session.images();
+        let dropped: Vec<String> = match &existing {
+            Some(r) => crate::records::images_of(r)?
+                .into_iter()
+                .map(|i| i.image.blob_key)
+                .filter(|k| !images.iter().any(|i| i.image.blob_key == *k))
+                .collect(),
+            None => Vec::new(),
+        };
         let record = RecordRow {
             id: existing
                 .as_ref()
@@ -283,7 +301,9 @@ impl Engine {
             updated_at: now,
             last_patched_at: existing.as_ref().and_then(|r| r.last_patched_at),
             deleted_at: None,
+            images: serde_json::to_string(&images).unwrap_or_else(|_| "[]".to_owned()),
         };
+        crate::store::cleanup::enqueue(&mut tx, &dropped, now).await?;
         if existing.is_some() {
             record_rows::update(&mut *tx, &record).await?;
         } else {

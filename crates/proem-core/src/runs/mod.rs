@@ -96,6 +96,18 @@ pub struct SessionTurn {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_millicents: i64,
+    /// The images this turn made (image-output runs), as blobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRef>,
+}
+
+/// An image a record keeps, with the turn that made it (so a rewind knows which to drop).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnImage {
+    pub turn: usize,
+    #[serde(flatten)]
+    pub image: ImageRef,
 }
 
 pub fn run_not_found(id: &str) -> Error {
@@ -178,6 +190,35 @@ impl Session {
         self.turns.iter().map(|t| t.cost_millicents).sum()
     }
 
+    pub fn is_image(&self) -> bool {
+        self.snapshot.output_modality == "image"
+    }
+
+    /// Every image of every turn, in turn order.
+    pub fn images(&self) -> Vec<TurnImage> {
+        self.turns
+            .iter()
+            .enumerate()
+            .flat_map(|(turn, t)| {
+                t.images.iter().map(move |image| TurnImage {
+                    turn,
+                    image: image.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Drops the turns after `n` and returns the blob keys of the images they made.
+    pub fn rewind(&mut self, n: usize) -> Vec<String> {
+        let dropped = self
+            .turns
+            .drain(n + 1..)
+            .flat_map(|t| t.images.into_iter().map(|i| i.blob_key))
+            .collect();
+        self.encode_turns();
+        dropped
+    }
+
     pub fn last_output(&self) -> &str {
         self.turns.last().map_or("", |t| t.output.as_str())
     }
@@ -222,6 +263,25 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Drops the images from a run's turns once its record was deleted, so that the cleanup worker,
+/// which keeps any blob a run still names, can delete them.
+pub(crate) async fn forget_images(tx: &mut Txn, run_id: &str) -> Result<(), Error> {
+    let Some(row) = rows::get(&mut **tx, run_id).await? else {
+        return Ok(());
+    };
+    let mut session = Session::decode(row)?;
+    if session.turns.iter().all(|t| t.images.is_empty()) {
+        return Ok(());
+    }
+    for turn in &mut session.turns {
+        turn.images.clear();
+    }
+    session.encode_turns();
+    let state = session.row.state.clone();
+    rows::cas(&mut **tx, &session.row, &state).await?;
+    Ok(())
 }
 
 fn refusal(code: ReasonCode, state: RunState) -> String {

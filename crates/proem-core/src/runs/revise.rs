@@ -187,6 +187,7 @@ impl Engine {
             input_tokens: record.input_tokens,
             output_tokens: record.output_tokens,
             cost_millicents: record.cost_millicents - revisions_cost,
+            images: Vec::new(),
         }];
         for d in &deltas {
             if let Delta::Revision {
@@ -207,7 +208,15 @@ impl Engine {
                     input_tokens: 0,
                     output_tokens: 0,
                     cost_millicents: *cost_millicents,
+                    images: Vec::new(),
                 });
+            }
+        }
+        // Each image goes back to the turn that made it, so an image revision starts from the
+        // record's latest image and a rewind knows what it drops.
+        for image in crate::records::images_of(record)? {
+            if let Some(turn) = turns.get_mut(image.turn) {
+                turn.images.push(image.image);
             }
         }
         // A user edit is what the next revision starts from, unless the caller overrides it.
@@ -266,6 +275,14 @@ impl Engine {
         user_default: bool,
     ) -> Result<(Txn, RunStart), Error> {
         let now = self.store.now_ms();
+        if session.is_image() && revision.intermediate_output.is_some() {
+            return Err(Rejection::new(
+                ReasonCode::IntermediateOutputNotSupportedImage,
+                "An image revision always starts from the model's last image; omit intermediateOutput.",
+            )
+            .with_param("intermediateOutput", "not_supported_image")
+            .into());
+        }
         let reopened = session.state == RunState::Finalized;
         let from = check_from_turn(revision.from_turn.as_ref(), session.turns.len())?;
         session.apply(Command::Revise, now)?;
@@ -288,8 +305,21 @@ impl Engine {
             session.row.reopen_count += 1;
             session.row.generation += 1;
         }
-        if let Some(n) = from {
-            session.turns.truncate(n + 1);
+        let dropped = match from {
+            Some(n) => session.rewind(n),
+            None => Vec::new(),
+        };
+        let prior_images = session
+            .turns
+            .last()
+            .map(|t| t.images.clone())
+            .unwrap_or_default();
+        if session.is_image() && prior_images.is_empty() {
+            return Err(Rejection::new(
+                ReasonCode::NoPriorImageForRevision,
+                "An image revision edits the latest turn's image, and it made none; start a new run.",
+            )
+            .into());
         }
         if session.turns.len() >= TURN_CAP {
             return Err(Rejection::new(
@@ -315,12 +345,27 @@ impl Engine {
             .first()
             .and_then(|t| t.input.clone())
             .unwrap_or_default();
-        let request = self
-            .llm_request(
-                &session.snapshot,
-                &wrapper(&input, &previous, &revision.instruction),
+        let (request, output) = if session.is_image() {
+            // The model edits its last images; the effective prompt accumulates the instructions.
+            let text = format!(
+                "Original input:\n{input}\n\nPrevious output: the attached image.\n\nRevision instruction:\n{}",
+                revision.instruction
+            );
+            let mut request = self.llm_request(&session.snapshot, &text).await?;
+            for image in &prior_images {
+                request.input[0].parts.push(proem_llm::Part::Image {
+                    mime_type: image.mime_type.clone(),
+                    data: self.read_blob(&image.blob_key).await?,
+                });
+            }
+            (request, format!("{previous}\n{}", revision.instruction))
+        } else {
+            let text = wrapper(&input, &previous, &revision.instruction);
+            (
+                self.llm_request(&session.snapshot, &text).await?,
+                String::new(),
             )
-            .await?;
+        };
         let auto_finalize = match revision.auto_finalize {
             Some(v) => v,
             None => reopened || (seeded_from.is_some() && user_default),
@@ -328,16 +373,18 @@ impl Engine {
         if let Some(expected) = expected {
             self.cas_session(&mut tx, &session, &expected).await?;
         }
+        crate::store::cleanup::enqueue(&mut tx, &dropped, now).await?;
         let turn = SessionTurn {
             kind: "revision".into(),
             input: None,
             instruction: Some(revision.instruction),
             intermediate_output: Some(previous),
-            output: String::new(),
+            output,
             model_id: session.snapshot.model_settings.model_id.clone(),
             input_tokens: 0,
             output_tokens: 0,
             cost_millicents: 0,
+            images: Vec::new(),
         };
         let turn_index = session.turns.len();
         let job = TurnJob::new(&session.row, turn, turn_index, auto_finalize, request);

@@ -185,16 +185,24 @@ impl Engine {
             updated_at: now,
             expires_at: now + TTL_MS,
         };
+        // An image turn's output is its effective prompt (spec "effectivePromptForImage"): for
+        // the run, the user's input; each revision appends its instruction.
+        let output = if snapshot.output_modality == "image" {
+            user_input.clone()
+        } else {
+            String::new()
+        };
         let turn = SessionTurn {
             kind: "run".to_owned(),
             input: Some(user_input),
             instruction: None,
             intermediate_output: None,
-            output: String::new(),
+            output,
             model_id: snapshot.model_settings.model_id.clone(),
             input_tokens: 0,
             output_tokens: 0,
             cost_millicents: 0,
+            images: Vec::new(),
         };
         // With an Idempotency-Key the caller stores its record in the same transaction; without
         // one, the session row is the only write and commits on its own, two round trips sooner.
@@ -244,6 +252,9 @@ impl Engine {
             output_modality,
             seeded_from,
         ));
+        if output_modality == "image" {
+            let _ = sender.send(RunEvent::client_hint(&job.run_id));
+        }
         let (commit, committed) = oneshot::channel();
         let mut events =
             TurnStream::new(Box::pin(job.run(self.clone(), sender, committed)), receiver);
@@ -318,6 +329,7 @@ impl Engine {
                 parts,
             }],
             parameters: snapshot.model_settings.parameters.clone(),
+            generate_images: snapshot.output_modality == "image",
         })
     }
 }

@@ -9,7 +9,8 @@ use proem_llm::{Event, LlmError, LlmRequest};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use super::{Command, DELTAS_CAP_BYTES, RunEvent, Session, SessionTurn};
+use super::images::stored_images;
+use super::{Command, DELTAS_CAP_BYTES, ImageRef, MAX_IMAGES, RunEvent, Session, SessionTurn};
 use crate::engine::Engine;
 use crate::store::records::{self as record_rows, UsageRow};
 use crate::store::runs::{self as rows, SessionRow};
@@ -38,16 +39,52 @@ pub(crate) struct TurnJob {
     pub turn: SessionTurn,
     pub turn_index: usize,
     pub auto_finalize: bool,
+    /// The session makes images: the turn's output is its effective prompt, not the model text.
+    pub image_session: bool,
     pub request: LlmRequest,
 }
 
 /// How a turn ended upstream.
 struct Outcome {
     text: String,
+    /// Generated images as the upstream sent them (base64), until they are stored.
+    generated: Vec<String>,
+    /// The stored images.
+    images: Vec<ImageRef>,
     input_tokens: i64,
     output_tokens: i64,
     cost: i64,
-    failure: Option<LlmError>,
+    failure: Option<Failure>,
+}
+
+/// Why a turn failed: the provider call, or the images it made (always charged: the model made
+/// them).
+pub(crate) enum Failure {
+    Upstream(LlmError),
+    Images { code: ReasonCode, message: String },
+}
+
+impl Failure {
+    fn reason_code(&self) -> &'static str {
+        match self {
+            Failure::Upstream(e) => e.reason_code(),
+            Failure::Images { code, .. } => code.as_str(),
+        }
+    }
+
+    fn charged(&self) -> bool {
+        match self {
+            Failure::Upstream(e) => e.charged(),
+            Failure::Images { .. } => true,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::Upstream(e) => e.message(),
+            Failure::Images { message, .. } => message.clone(),
+        }
+    }
 }
 
 impl TurnJob {
@@ -66,6 +103,7 @@ impl TurnJob {
             turn,
             turn_index,
             auto_finalize,
+            image_session: request.generate_images,
             request,
         }
     }
@@ -98,6 +136,14 @@ impl TurnJob {
         if awaiting_commit && committed.await.is_err() {
             return;
         }
+        let mut outcome = outcome;
+        if outcome.failure.is_none() && !outcome.generated.is_empty() {
+            let generated = std::mem::take(&mut outcome.generated);
+            match stored_images(&engine, &self.run_id, &generated).await {
+                Ok(images) => outcome.images = images,
+                Err(failure) => outcome.failure = Some(failure),
+            }
+        }
         let result = match outcome.failure {
             None => self.complete(&engine, &events, outcome).await,
             Some(_) => self.fail(&engine, &events, outcome).await,
@@ -117,10 +163,11 @@ impl TurnJob {
 
     async fn call(&self, engine: &Engine, events: &UnboundedSender<RunEvent>) -> Outcome {
         let mut text = String::new();
+        let mut generated = Vec::new();
         let mut usage = None;
         let mut failure = None;
         match engine.llm.stream(self.request.clone()).await {
-            Err(e) => failure = Some(e),
+            Err(e) => failure = Some(Failure::Upstream(e)),
             Ok(mut stream) => {
                 while let Some(item) = stream.next().await {
                     match item {
@@ -136,12 +183,24 @@ impl TurnJob {
                             let _ = events.send(RunEvent::relay(frame.event, frame.data, None));
                         }
                         Ok(Event::Passthrough(_)) => {}
+                        Ok(Event::Image { base64 }) => {
+                            if generated.len() == MAX_IMAGES {
+                                failure = Some(Failure::Images {
+                                    code: ReasonCode::ImageExtractionOverflow,
+                                    message: format!(
+                                        "The model made more than {MAX_IMAGES} images in one turn; ask for fewer or split the run."
+                                    ),
+                                });
+                                break;
+                            }
+                            generated.push(base64);
+                        }
                         Ok(Event::Usage {
                             input_tokens,
                             output_tokens,
                         }) => usage = Some((input_tokens, output_tokens)),
                         Err(e) => {
-                            failure = Some(e);
+                            failure = Some(Failure::Upstream(e));
                             break;
                         }
                     }
@@ -173,6 +232,8 @@ impl TurnJob {
             .map_or(0, |m| m.cost_millicents(input_tokens, output_tokens));
         Outcome {
             text,
+            generated,
+            images: Vec::new(),
             input_tokens,
             output_tokens,
             cost,
@@ -213,7 +274,12 @@ impl TurnJob {
     ) -> Result<(), Error> {
         let now = engine.store.now_ms();
         let mut turn = self.turn.clone();
-        turn.output = o.text.clone();
+        // An image turn's output is its effective prompt, set when the turn was opened; the
+        // model's words beside its images are relayed but not kept.
+        if !self.image_session {
+            turn.output = o.text.clone();
+        }
+        turn.images = o.images.clone();
         turn.input_tokens = o.input_tokens;
         turn.output_tokens = o.output_tokens;
         turn.cost_millicents = o.cost;
@@ -275,6 +341,7 @@ impl TurnJob {
             self.turn_index,
             &self.turn.model_id,
             o.cost,
+            o.images.len(),
         ));
         if self.auto_finalize {
             match engine.finalize_after_turn(&self.run_id).await {

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "mcp",
         sql: include_str!("migrations/0005_mcp.sql"),
     },
+    Migration {
+        version: 6,
+        name: "images",
+        sql: include_str!("migrations/0006_images.sql"),
+    },
 ];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.

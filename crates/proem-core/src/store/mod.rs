@@ -4,6 +4,7 @@
 
 mod activity;
 pub mod attachments;
+pub mod cleanup;
 #[cfg(test)]
 mod filled;
 pub mod grants;

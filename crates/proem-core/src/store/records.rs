@@ -32,11 +32,13 @@ pub struct RecordRow {
     pub updated_at: i64,
     pub last_patched_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// JSON array of the images every turn made (`runs::ImageRef`), in turn order.
+    pub images: String,
 }
 
 const COLUMNS: &str = "id, user_id, prompt_id, version_id, run_id, source, created_by_key_id, input_text, model_output, \
      final_output, deltas, notes, model_id, input_tokens, output_tokens, cost_millicents, client_idempotency_key, \
-     revise_lock_until, created_at, updated_at, last_patched_at, deleted_at";
+     revise_lock_until, created_at, updated_at, last_patched_at, deleted_at, images";
 
 fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
@@ -67,12 +69,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<RecordRow, sqlx::Error> {
         updated_at: r.try_get(19)?,
         last_patched_at: r.try_get(20)?,
         deleted_at: r.try_get(21)?,
+        images: r.try_get(22)?,
     })
 }
 
 pub async fn insert(conn: &mut AnyConnection, r: &RecordRow) -> StoreResult<()> {
     sqlx::query(sql(format!(
-        "INSERT INTO records ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+        "INSERT INTO records ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     )))
     .bind(&r.id)
     .bind(&r.user_id)
@@ -96,6 +99,7 @@ pub async fn insert(conn: &mut AnyConnection, r: &RecordRow) -> StoreResult<()> 
     .bind(r.updated_at)
     .bind(r.last_patched_at)
     .bind(r.deleted_at)
+    .bind(&r.images)
     .execute(conn)
     .await?;
     Ok(())
@@ -106,7 +110,7 @@ pub async fn update<'e>(e: impl Executor<'e, Database = Any>, r: &RecordRow) -> 
     sqlx::query(
         "UPDATE records SET version_id = $1, input_text = $2, model_output = $3, final_output = $4, deltas = $5, notes = $6, \
          model_id = $7, input_tokens = $8, output_tokens = $9, cost_millicents = $10, updated_at = $11, last_patched_at = $12, \
-         deleted_at = $13 WHERE id = $14",
+         deleted_at = $13, images = $14 WHERE id = $15",
     )
     .bind(&r.version_id)
     .bind(&r.input_text)
@@ -121,6 +125,7 @@ pub async fn update<'e>(e: impl Executor<'e, Database = Any>, r: &RecordRow) -> 
     .bind(r.updated_at)
     .bind(r.last_patched_at)
     .bind(r.deleted_at)
+    .bind(&r.images)
     .bind(&r.id)
     .execute(e)
     .await?;

@@ -13,7 +13,7 @@ use proem_core::records::{RecordPatch, RecordQuery};
 use serde::Deserialize;
 
 use super::openapi::{IdempotencyKey, PROBLEM, PageParams, problems};
-use super::respond::{created, touching};
+use super::respond::{self, created, touching};
 use crate::error::{AppError, AppResult};
 use crate::extract::{ApiJson, Caller, PageQuery};
 use crate::middleware::guard::Touched;
@@ -236,8 +236,8 @@ pub struct ImageQuery {
 
 /// Get a record image
 ///
-/// Image `index` of the record. Image-output runs are not built yet, so records hold no images:
-/// after the index is checked, a text record answers `no_image_stored`.
+/// Image `index` (default 0) of the images the record keeps: every turn's, in turn order
+/// (`imageStoredPaths`). A text record answers `no_image_stored`.
 #[utoipa::path(
     get,
     path = "/api/v2/public/records/{id}/image",
@@ -247,10 +247,10 @@ pub struct ImageQuery {
         ("index" = Option<i64>, Query, minimum = 0, description = "The image index, ≥ 0 (default 0)."),
     ),
     responses(
-        (status = 200, description = "The image's bytes.", content_type = "image/png"),
+        (status = 200, description = "The image's bytes (PNG, JPEG or WebP, as the model made it).", content_type = "image/png"),
         (status = 400, description = problems(&[ReasonCode::InvalidParams, ReasonCode::InvalidIndex]), body = Problem, content_type = PROBLEM),
         (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
-        (status = 404, description = problems(&[ReasonCode::RecordNotFound, ReasonCode::NoImageStored]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RecordNotFound, ReasonCode::NoImageStored, ReasonCode::ImageIndexOutOfRange, ReasonCode::InvalidImageReference]), body = Problem, content_type = PROBLEM),
     ),
 )]
 pub async fn get_record_image(
@@ -266,9 +266,7 @@ pub async fn get_record_image(
                 .with_param("index", "invalid_index"),
         );
     }
-    state.engine().get_record(&caller, &id).await?;
-    Err(AppError::new(
-        ReasonCode::NoImageStored,
-        "This record has no stored images: it is a text record.",
-    ))
+    let index = usize::try_from(index).unwrap_or(usize::MAX);
+    let (mime_type, bytes) = state.engine().record_image(&caller, &id, index).await?;
+    Ok(respond::image(&mime_type, bytes))
 }

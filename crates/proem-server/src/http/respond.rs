@@ -30,3 +30,20 @@ pub fn created(location: &str, prompt_id: &str, object_id: &str, body: impl Seri
     }
     response
 }
+
+/// An image's bytes with their content type. Private: it is one user's output.
+pub fn image(mime_type: &str, bytes: axum::body::Bytes) -> Response {
+    let content_type = HeaderValue::from_str(mime_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}

@@ -298,8 +298,8 @@ pub async fn cancel_run(
 
 /// Get a run image
 ///
-/// Image `n` of the run's latest turn. Image-output runs are not built yet, so no run holds
-/// images: a text run answers `no_image_stored`.
+/// Image `n` of the run's latest turn (`run_completed.imageCount` says how many). Earlier turns'
+/// images are on the record after finalize. A text run answers `no_image_stored`.
 #[utoipa::path(
     get,
     path = "/api/v2/public/runs/{id}/images/{n}",
@@ -309,10 +309,10 @@ pub async fn cancel_run(
         ("n" = u32, Path, description = "The image index, from 0 to `imageCount - 1` of `run_completed`."),
     ),
     responses(
-        (status = 200, description = "The image's bytes.", content_type = "image/png"),
+        (status = 200, description = "The image's bytes (PNG, JPEG or WebP, as the model made it).", content_type = "image/png"),
         (status = 400, description = problems(&[ReasonCode::InvalidIndex]), body = Problem, content_type = PROBLEM),
         (status = 403, description = problems(&[ReasonCode::GrantRequired]), body = Problem, content_type = PROBLEM),
-        (status = 404, description = problems(&[ReasonCode::RunNotFound, ReasonCode::NoImageStored]), body = Problem, content_type = PROBLEM),
+        (status = 404, description = problems(&[ReasonCode::RunNotFound, ReasonCode::NoImageStored, ReasonCode::ImageIndexOutOfRange, ReasonCode::InvalidImageReference]), body = Problem, content_type = PROBLEM),
         (status = 409, description = problems(&[ReasonCode::RunAlreadyTerminal]), body = Problem, content_type = PROBLEM),
         (status = 500, description = problems(&[ReasonCode::SnapshotCorrupt]), body = Problem, content_type = PROBLEM),
     ),
@@ -335,15 +335,7 @@ pub async fn get_run_image(
                 .with_param("n", "invalid_index"),
         );
     }
-    let run = state.engine().get_run(&caller, &id).await?;
-    if run.state == "Abandoned" {
-        return Err(AppError::new(
-            ReasonCode::RunAlreadyTerminal,
-            "The run was abandoned.",
-        ));
-    }
-    Err(AppError::new(
-        ReasonCode::NoImageStored,
-        "This run produced no images: it is a text run.",
-    ))
+    let index = usize::try_from(index).unwrap_or(usize::MAX);
+    let (mime_type, bytes) = state.engine().run_image(&caller, &id, index).await?;
+    Ok(super::respond::image(&mime_type, bytes))
 }

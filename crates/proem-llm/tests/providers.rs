@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use futures::StreamExt as _;
 use proem_llm::{
     Event, Frame, LlmClient, LlmError, LlmRequest, Message, Part, ProviderKind, Role, Target,
@@ -659,4 +660,51 @@ fn request_debug_never_shows_the_key_or_the_prompt() {
         !debug.contains("secret prompt") && !debug.contains("Be brief"),
         "{debug}"
     );
+}
+
+#[tokio::test]
+async fn responses_image_generation_offers_the_tool_and_yields_each_image() {
+    let fake = FakeUpstream::start().await;
+    let png = bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\nimage");
+    fake.push(Scenario::text(["A cat"]).with_images([png.clone(), png.clone()]));
+    let mut req = say_hello(ProviderKind::Openai, &fake);
+    req.generate_images = true;
+    let (events, error) = run(&LlmClient::new(timeouts()), req).await;
+    assert!(error.is_none(), "{error:?}");
+
+    let body = fake.last_request().unwrap().body;
+    assert_eq!(body["tools"], json!([{"type": "image_generation"}]));
+    let images: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Image { base64 } => Some(base64.as_str()),
+            _ => None,
+        })
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&png);
+    assert_eq!(images, [encoded.as_str(), encoded.as_str()]);
+    // The partial images and the finished items are relayed as they came, before each image.
+    let relayed: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Passthrough(frame) => Some(&*frame.event),
+            _ => None,
+        })
+        .filter(|name| name.contains("image") || *name == "response.output_item.done")
+        .collect();
+    assert!(relayed.contains(&"response.image_generation_call.partial_image"));
+    assert_eq!(text_of(&events), "A cat");
+}
+
+#[tokio::test]
+async fn a_text_call_offers_no_tools() {
+    let fake = FakeUpstream::start().await;
+    fake.push(Scenario::default());
+    let (_, error) = run(
+        &LlmClient::new(timeouts()),
+        say_hello(ProviderKind::Openai, &fake),
+    )
+    .await;
+    assert!(error.is_none(), "{error:?}");
+    assert!(fake.last_request().unwrap().body.get("tools").is_none());
 }

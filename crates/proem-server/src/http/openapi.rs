@@ -49,10 +49,14 @@ alive. Once the stream has started, failures are events, never HTTP errors. Leav
 nothing: the turn runs to the end and is stored.\n\n\
 - `run_session`, first: `{protocolVersion, runId, turnIndex, modelId, outputModality, \
 seededFromRecordId?}` (`seededFromRecordId` on a record revise).\n\
+- `client_hint`, right after `run_session` on image-output runs only: `{filter: \
+\"partial_image_b64\", reason: \"image_modality_inline_payloads\", canonicalAccess}`: the \
+relayed image frames carry base64 images; fetch the bytes from `GET /runs/{runId}/images/{n}` \
+instead.\n\
 - `response.output_text.delta` and the provider's other progress events, relayed verbatim: \
 `delta` is the next piece of output text.\n\
 - `run_completed`, the turn succeeded: `{runId, turnIndex, modelId, costMilliCents, \
-imageCount}`.\n\
+imageCount}` (`imageCount`: the images this turn made).\n\
 - `run_failed`, the turn failed: `{runId, reasonCode, message, charged, costMilliCents?, \
 usageLogId?}`; `charged: true` means the provider billed the call anyway.\n\
 - `run_replayed`, the whole stream of a retry with the same `Idempotency-Key`: `{runId, \

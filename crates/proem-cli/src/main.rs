@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod credentials;
 mod error;
+mod images;
 mod mcp;
 mod output;
 mod serve;

@@ -2,9 +2,11 @@
 //! arrive, status to stderr; under `--json` every event is one `{"event", "data"}` line and
 //! nothing else is printed on stdout. A spinner waits on stderr (terminal only) until the first
 //! token. The terminal event decides the outcome: `run_completed` (then maybe
-//! `record_finalized`), `run_failed`, or `run_replayed`.
+//! `record_finalized`), `run_failed`, or `run_replayed`. An image run's inline base64 never
+//! reaches the terminal: people see only text deltas, and `--json` lines leave it out.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use eventsource_stream::Eventsource as _;
 use futures::StreamExt as _;
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use crate::client::Call;
 use crate::commands::Ctx;
 use crate::error::{CliError, Exit};
+use crate::images;
 use crate::output::{Style, cost};
 
 /// What a run's stream said.
@@ -25,6 +28,8 @@ pub struct Outcome {
     pub output: String,
     pub cost_millicents: Option<i64>,
     pub completed: bool,
+    /// `run_completed.imageCount`: the images this turn made.
+    pub image_count: u64,
     pub record_id: Option<String>,
     /// `run_failed`: reason code and message.
     pub failed: Option<(String, String)>,
@@ -53,12 +58,14 @@ pub async fn follow(ctx: &Ctx, call: Call, waiting: &str) -> anyhow::Result<Outc
             Err(e) => {
                 spinner.stop().await;
                 end_output_line(ctx, &outcome);
-                return Err(broken(&outcome, &e.to_string()).into());
+                return Err(broken(&outcome, &stream_error(&e)).into());
             }
         };
-        let data: Value =
+        let mut data: Value =
             serde_json::from_str(&event.data).unwrap_or_else(|_| Value::String(event.data.clone()));
-        if ctx.out.json {
+        // Nothing below reads an image payload; the bytes are fetched by index (--output-dir).
+        images::strip_payloads(&mut data);
+        if ctx.out.json && !images::is_partial_image(&event.event) {
             let line = json!({ "event": event.event, "data": data });
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{line}");
@@ -88,6 +95,7 @@ pub async fn follow(ctx: &Ctx, call: Call, waiting: &str) -> anyhow::Result<Outc
                 outcome.completed = true;
                 outcome.cost_millicents = data["costMilliCents"].as_i64();
                 outcome.turn_index = data["turnIndex"].as_u64().or(outcome.turn_index);
+                outcome.image_count = data["imageCount"].as_u64().unwrap_or(0);
             }
             "run_failed" => {
                 outcome.failed = Some((
@@ -126,6 +134,17 @@ fn end_output_line(ctx: &Ctx, outcome: &Outcome) {
     }
 }
 
+/// Why the stream could not be read, without the unparsed input a parse error carries (it may be
+/// a slice of an image's base64).
+fn stream_error(e: &eventsource_stream::EventStreamError<reqwest::Error>) -> String {
+    use eventsource_stream::EventStreamError as E;
+    match e {
+        E::Utf8(_) => "the stream is not UTF-8".to_owned(),
+        E::Parser(_) => "the stream is not valid server-sent events".to_owned(),
+        E::Transport(e) => e.to_string(),
+    }
+}
+
 fn broken(outcome: &Outcome, why: &str) -> CliError {
     let hint = match &outcome.run_id {
         Some(run) => format!(
@@ -140,16 +159,17 @@ fn broken(outcome: &Outcome, why: &str) -> CliError {
     .with_hint(hint)
 }
 
-/// Prints the outcome's status lines (human mode) and turns a failed, replayed or unfinished
+/// Prints the outcome's status lines (human mode) and what became of its images (`saved`: the
+/// paths `--output-dir` wrote, None without it), and turns a failed, replayed or unfinished
 /// stream into the error that sets the exit code.
-pub fn conclude(ctx: &Ctx, outcome: &Outcome) -> anyhow::Result<()> {
-    conclude_inner(ctx, outcome).map_err(|mut e| {
+pub fn conclude(ctx: &Ctx, outcome: &Outcome, saved: Option<&[PathBuf]>) -> anyhow::Result<()> {
+    conclude_inner(ctx, outcome, saved).map_err(|mut e| {
         e.in_stream = true;
         e.into()
     })
 }
 
-fn conclude_inner(ctx: &Ctx, outcome: &Outcome) -> Result<(), CliError> {
+fn conclude_inner(ctx: &Ctx, outcome: &Outcome, saved: Option<&[PathBuf]>) -> Result<(), CliError> {
     let out = &ctx.out;
     let run = outcome.run_id.as_deref().unwrap_or("?");
     if let Some((code, message)) = &outcome.failed {
@@ -196,6 +216,7 @@ fn conclude_inner(ctx: &Ctx, outcome: &Outcome) -> Result<(), CliError> {
             out.field("cost", cost(c));
         }
     }
+    images::report(ctx, outcome, saved);
     if let Some((code, retryable)) = &outcome.finalize_failed {
         let hint = if *retryable {
             format!("The output is safe in {run}: save it with `proem finalize {run}`.")

@@ -13,6 +13,7 @@ mod client {
     pub mod auth;
     pub mod commands;
     pub mod errors;
+    pub mod images;
     pub mod readme;
     pub mod retries;
     pub mod support;

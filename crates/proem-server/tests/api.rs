@@ -32,6 +32,7 @@ mod api {
     mod records;
     mod records_lifecycle;
     mod records_patch;
+    mod run_edges;
     mod run_images;
     mod run_start;
     mod run_stream;

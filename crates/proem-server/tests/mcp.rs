@@ -11,6 +11,7 @@
 mod mcp {
     mod access;
     mod authoring;
+    mod images;
     mod records;
     mod runs;
     mod support;

@@ -23,7 +23,7 @@ use crate::output::Out;
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClientOpts {
     /// Print the API's JSON and nothing else on stdout (JSON Lines for streams: one
-    /// {"event", "data"} object per SSE event).
+    /// {"event", "data"} object per SSE event, less inline image base64).
     #[arg(long, global = true)]
     pub json: bool,
     /// Idempotency-Key for the command's mutations, to make a manual retry a no-op. Default: a

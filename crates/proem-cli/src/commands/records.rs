@@ -2,7 +2,7 @@
 //! with their turns (run, revisions, edit) (spec "Record DTO turns[]", "Record
 //! self-management").
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -95,9 +95,11 @@ pub enum RecordsCommand {
     Image {
         /// The record's id (rec_…).
         record_id: String,
+        /// Which image: 0 to imageCount - 1, counting every turn's images in turn order.
         #[arg(long, default_value_t = 0)]
         index: u32,
-        /// Where to write the PNG (- for stdout).
+        /// Where to write the image, as stored: PNG, JPEG or WebP (- for stdout, unless it is a
+        /// terminal).
         #[arg(long)]
         output: PathBuf,
     },
@@ -241,16 +243,24 @@ pub async fn run(args: RecordsArgs) -> anyhow::Result<()> {
             index,
             output,
         } => {
+            let to_stdout = output.as_os_str() == "-";
+            if to_stdout && std::io::stdout().is_terminal() {
+                return Err(CliError::usage(
+                    "an image is not for the terminal: give --output FILE, or pipe stdout",
+                )
+                .into());
+            }
             let call =
                 Call::get(format!("/records/{}/image", seg(&record_id))).query("index", index);
             let answer = ctx.api.send(call).await?;
-            if output.as_os_str() == "-" {
+            if to_stdout {
                 std::io::stdout().lock().write_all(&answer.body)?;
             } else {
                 write_file(&output, &answer.body)?;
                 if ctx.out.json {
                     ctx.out.json_value(&json!({
-                        "recordId": record_id, "index": index, "path": output,
+                        "recordId": record_id, "index": index, "path": output.display().to_string(),
+                        "contentType": answer.header("content-type"),
                         "sizeBytes": answer.body.len(),
                     }));
                 } else {
@@ -291,6 +301,12 @@ fn show(ctx: &Ctx, r: &RecordResponse) {
     }
     if let Some(t) = &r.tag {
         out.line(format!("tag: {t}"));
+    }
+    if r.image_count > 0 {
+        out.line(format!(
+            "images: {} (save one with `proem records image {} --index N --output FILE`, N from 0)",
+            r.image_count, r.id
+        ));
     }
     out.line("");
     out.line(out.paint(Style::Bold, &format!("turns ({})", r.turns.len())));

@@ -17,6 +17,7 @@ use super::{ClientOpts, Ctx, seg, text_or_file};
 use crate::client::Call;
 use crate::credentials::{runs_dir, write_private};
 use crate::error::CliError;
+use crate::images::{self, OutputDirArgs};
 use crate::output::cost;
 use crate::stream::{Outcome, conclude, follow};
 
@@ -64,6 +65,8 @@ pub struct RunArgs {
     pub version_id: Option<String>,
     #[command(flatten)]
     pub accept: AcceptArgs,
+    #[command(flatten)]
+    pub output: OutputDirArgs,
 }
 
 /// Revise a run's output with an instruction: a run id continues the run (reopening it if it
@@ -85,6 +88,8 @@ pub struct ReviseArgs {
     pub from_turn: Option<i64>,
     #[command(flatten)]
     pub accept: AcceptArgs,
+    #[command(flatten)]
+    pub output: OutputDirArgs,
 }
 
 /// Save a run as a record, optionally with your edited final text, a tag and notes. Prints the
@@ -152,7 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .json(body);
     let outcome = follow(&ctx, call, "waiting for the first token…").await?;
     save_artifact(&ctx, &outcome, Some(&args.prompt_id), input.as_deref())?;
-    conclude(&ctx, &outcome)
+    finish(&ctx, &outcome, &args.output).await
 }
 
 pub async fn revise(args: ReviseArgs) -> anyhow::Result<()> {
@@ -182,7 +187,24 @@ pub async fn revise(args: ReviseArgs) -> anyhow::Result<()> {
     let call = Call::new(Method::POST, path).json(body);
     let outcome = follow(&ctx, call, "revising…").await?;
     save_artifact(&ctx, &outcome, None, None)?;
-    conclude(&ctx, &outcome)
+    finish(&ctx, &outcome, &args.output).await
+}
+
+/// Saves the turn's images (`--output-dir`), then reports the outcome. The images are saved even
+/// when only the chained finalize failed, and the paths written are reported even when saving
+/// one failed.
+async fn finish(ctx: &Ctx, outcome: &Outcome, output: &OutputDirArgs) -> anyhow::Result<()> {
+    let mut saved = Vec::new();
+    let saving = match &output.output_dir {
+        Some(dir) => images::save(ctx, outcome, dir, &mut saved).await,
+        None => Ok(()),
+    };
+    conclude(
+        ctx,
+        outcome,
+        output.output_dir.as_ref().map(|_| saved.as_slice()),
+    )?;
+    saving
 }
 
 pub async fn finalize(args: FinalizeArgs) -> anyhow::Result<()> {

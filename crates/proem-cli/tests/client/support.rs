@@ -26,12 +26,31 @@ impl Env {
     }
 
     pub async fn with_scopes(scopes: &[&str]) -> Self {
+        Self::with(scopes, |_| {}).await
+    }
+
+    /// A server whose test model makes images as well as text, on the Responses API (the only
+    /// kind that can).
+    pub async fn images() -> Self {
+        Self::with(&["read", "execute", "write"], |c| {
+            for p in c.providers.values_mut() {
+                p.kind = proem_core::catalog::ProviderKind::Openai;
+                for m in &mut p.models {
+                    m.output_modalities = vec!["text".into(), "image".into()];
+                }
+            }
+        })
+        .await
+    }
+
+    async fn with(scopes: &[&str], adjust: impl FnOnce(&mut proem_core::Config)) -> Self {
         let upstream = FakeUpstream::start().await;
         let base = upstream.base_url();
         let server = TestServer::start_with(|c| {
             for p in c.providers.values_mut() {
                 p.base_url = base.clone();
             }
+            adjust(c);
         })
         .await;
         let (_, key) = server.user_with_key(scopes).await;

@@ -2,9 +2,15 @@
 //! task set, not in the request: when the client's connection drops, the run still finishes and
 //! its result is stored for `GET /mcp/sessions/{sid}/calls/{callId}`. Each text delta goes to the
 //! client as `notifications/progress` (its `message` is the delta) when it sent a progress token.
+//!
+//! Image runs (agent-api "Image-modality runs over MCP"): partial-image frames are dropped, a
+//! finished image's frame becomes one `[image bytes elided …]` line of the transcript (and of the
+//! progress), and the turn's images, read back from the store, follow the transcript as MCP
+//! `image` content blocks. No base64 reaches the transcript, the progress or the JSON.
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use futures::StreamExt;
 use proem_api::ReasonCode;
 use proem_core::runs::{RunEvent, RunStart};
@@ -39,8 +45,14 @@ pub struct RunOutput {
     /// The turn this call produced: 0 for the run, 1 and up for revisions.
     pub turn_index: usize,
     pub model_id: String,
-    /// The model's full output for this turn (also the first text content block).
+    /// The model's full text output for this turn. The first text content block is the same
+    /// text, with one `[image bytes elided …]` line per generated image where its bytes were.
     pub output_text: String,
+    /// How many images this turn made (image prompts; a text-only revision makes 0). Their
+    /// bytes are the result's `image` content blocks, in order.
+    pub image_count: usize,
+    /// This turn's images: `n` for proem_get_run_image, and whether each is inline.
+    pub images: Vec<ImageOut>,
     /// The record the run is saved as, when it was finalized.
     pub record_id: Option<String>,
     /// Whether a finalize was chained after the turn (autoFinalize).
@@ -57,6 +69,23 @@ pub struct RunOutput {
     pub replayed: bool,
     /// What to do next.
     pub next: String,
+}
+
+/// One image a turn made.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageOut {
+    /// Its 0-based index: `n` for proem_get_run_image.
+    pub n: usize,
+    /// Whether its bytes are in this result as an `image` content block.
+    pub inline: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<usize>,
+    /// Why it is not inline (the reason code of reading it back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunOutput {
@@ -81,20 +110,29 @@ impl RunOutput {
 /// What the events said.
 #[derive(Debug, Default)]
 struct Tally {
+    /// The model's words.
     text: String,
+    /// The words with a line per generated image in place of its bytes.
+    transcript: String,
+    /// Images whose frame was seen, for their lines.
+    image_frames: usize,
     turn_index: usize,
     model_id: String,
     completed: Option<i64>,
+    image_count: usize,
     failed: Option<Value>,
     record_id: Option<String>,
     finalize_error: Option<FinalizeError>,
 }
 
 impl Tally {
-    fn observe(&mut self, event: &RunEvent) {
+    /// Takes in one event; returns what it added to the transcript, which is the progress
+    /// message: a text delta or an image's line, never base64.
+    fn observe(&mut self, event: &RunEvent) -> Option<String> {
         if let Some(delta) = &event.text {
             self.text.push_str(delta);
-            return;
+            self.transcript.push_str(delta);
+            return Some(delta.clone());
         }
         let data = || serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null);
         match &*event.event {
@@ -103,10 +141,17 @@ impl Tally {
                 self.turn_index = index(&d);
                 self.model_id = d["modelId"].as_str().unwrap_or_default().to_owned();
             }
+            // Dropped: a preview of an image whose final bytes come with its output item.
+            "response.image_generation_call.partial_image" => {}
+            "response.output_item.done" => return self.image_frame(&data()),
             "run_completed" => {
                 let d = data();
                 self.turn_index = index(&d);
                 self.completed = Some(d["costMilliCents"].as_i64().unwrap_or(0));
+                self.image_count = d["imageCount"]
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(0);
             }
             "run_failed" => self.failed = Some(data()),
             "record_finalized" => {
@@ -121,6 +166,34 @@ impl Tally {
             }
             _ => {}
         }
+        None
+    }
+
+    /// A finished output item: an image's becomes its line; other items add nothing.
+    fn image_frame(&mut self, d: &Value) -> Option<String> {
+        let item = &d["item"];
+        if item["type"] != "image_generation_call" {
+            return None;
+        }
+        let encoded = item["result"].as_str()?;
+        let n = self.image_frames;
+        self.image_frames += 1;
+        Some(self.line(&format!(
+            "[image bytes elided: {} bytes base64; returned as image content block {n} (proem_get_run_image n={n})]",
+            encoded.len()
+        )))
+    }
+
+    /// Appends `line` on a line of its own; returns what was appended.
+    fn line(&mut self, line: &str) -> String {
+        let mut piece = String::new();
+        if !self.transcript.is_empty() && !self.transcript.ends_with('\n') {
+            piece.push('\n');
+        }
+        piece.push_str(line);
+        piece.push('\n');
+        self.transcript.push_str(&piece);
+        piece
     }
 }
 
@@ -165,12 +238,11 @@ async fn follow(call: &Call, start: RunStart) -> CallToolResult {
     let mut tally = Tally::default();
     let mut progress = call.progress.clone();
     while let Some(event) = events.next().await {
-        if let (Some(delta), Some(p)) = (&event.text, &progress)
-            && !send_progress(p, tally.text.len() + delta.len(), delta).await
+        if let (Some(piece), Some(p)) = (tally.observe(&event), &progress)
+            && !send_progress(p, tally.transcript.len(), &piece).await
         {
             progress = None;
         }
-        tally.observe(&event);
     }
     if let Some(failed) = tally.failed {
         let code = failed["reasonCode"].as_str().unwrap_or("internal_error");
@@ -209,6 +281,7 @@ async fn follow(call: &Call, start: RunStart) -> CallToolResult {
         .get_run(&call.caller, &run_id)
         .await
         .ok();
+    let (images, blocks) = fetch_images(call, &run_id, &mut tally).await;
     let mut output = RunOutput {
         prompt_id: run
             .as_ref()
@@ -218,6 +291,8 @@ async fn follow(call: &Call, start: RunStart) -> CallToolResult {
         turn_index: tally.turn_index,
         model_id: tally.model_id,
         output_text: tally.text,
+        image_count: tally.image_count,
+        images,
         state: run.map_or_else(|| "Active".to_owned(), |r| r.state),
         record_id: tally.record_id,
         auto_finalized,
@@ -227,13 +302,71 @@ async fn follow(call: &Call, start: RunStart) -> CallToolResult {
         next: String::new(),
     };
     output.next_step();
-    result_of(&output)
+    result_of(&output, tally.transcript, blocks)
 }
 
-/// The tool result of a run: the output text first, then the structured output as JSON.
-pub fn result_of(output: &RunOutput) -> CallToolResult {
+/// Reads back the images this turn made (`imageCount` of `run_completed`), as content blocks. An
+/// image that cannot be read is reported in the transcript and in its [`ImageOut`]; the text
+/// result stands.
+async fn fetch_images(
+    call: &Call,
+    run_id: &str,
+    tally: &mut Tally,
+) -> (Vec<ImageOut>, Vec<ContentBlock>) {
+    let mut images = Vec::with_capacity(tally.image_count);
+    let mut blocks = Vec::with_capacity(tally.image_count);
+    for n in 0..tally.image_count {
+        match call.state.engine().run_image(&call.caller, run_id, n).await {
+            Ok((mime, bytes)) => {
+                blocks.push(image_block(&mime, &bytes));
+                images.push(ImageOut {
+                    n,
+                    inline: true,
+                    mime_type: Some(mime),
+                    size_bytes: Some(bytes.len()),
+                    error: None,
+                });
+            }
+            Err(e) => {
+                let code = e.code().as_str();
+                if !matches!(e, proem_core::Error::Rejected(_)) {
+                    tracing::error!(run.id = %run_id, error = %e, "cannot read a run's image for MCP");
+                }
+                tally.line(&format!(
+                    "[image {n} could not be read back ({code}); fetch it later with proem_get_run_image (runId {run_id}, n={n})]"
+                ));
+                images.push(ImageOut {
+                    n,
+                    inline: false,
+                    mime_type: None,
+                    size_bytes: None,
+                    error: Some(code.to_owned()),
+                });
+            }
+        }
+    }
+    (images, blocks)
+}
+
+/// An MCP `image` content block of `bytes`.
+pub fn image_block(mime: &str, bytes: &[u8]) -> ContentBlock {
+    ContentBlock::image(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+        mime.to_owned(),
+    )
+}
+
+/// The tool result of a run: the transcript first, then the images, then the structured output
+/// as JSON.
+pub fn result_of(
+    output: &RunOutput,
+    transcript: String,
+    images: Vec<ContentBlock>,
+) -> CallToolResult {
     let value = serde_json::to_value(output).unwrap_or(Value::Null);
-    success_result(value, vec![ContentBlock::text(output.output_text.clone())])
+    let mut lead = vec![ContentBlock::text(transcript)];
+    lead.extend(images);
+    success_result(value, lead)
 }
 
 /// Sends one delta; false when the client is gone (no more are sent).

@@ -1,6 +1,7 @@
 //! Run tools (spec "Run lifecycle"): run a prompt, revise a run or a record, finalize, cancel,
 //! fetch a run's image, and the synthesized per-prompt tools, which run the same pipeline as
-//! proem_run_prompt. Runs stream their text as progress and return the final output.
+//! proem_run_prompt. Runs stream their text as progress and return the final output, with an
+//! image run's images as image content blocks.
 
 use std::sync::LazyLock;
 
@@ -10,12 +11,13 @@ use proem_api::records::{
 };
 use proem_api::scope::Permission;
 use proem_core::mcp::ExposedTool;
-use rmcp::model::{CallToolResult, JsonObject, Tool};
+use proem_core::runs::MAX_IMAGES;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::collect::{RunOutput, collect, result_of};
+use super::collect::{ImageOut, RunOutput, collect, image_block, result_of};
 use crate::mcp::dispatch::Call;
 use crate::mcp::errors::{Failure, error_result, foreign_problem, reject};
 use crate::mcp::schema;
@@ -41,7 +43,8 @@ pub struct ImageParam {
 
 /// Run a prompt as a new conversation and wait for the model's output. Required: `promptId`.
 /// The output streams as progress notifications when you send a progress token, and the full
-/// text comes back as the first content block and in `outputText`. With `autoFinalize` (the
+/// text comes back as the first content block and in `outputText`; on an image prompt the images
+/// the model made follow as MCP image content blocks (`imageCount`). With `autoFinalize` (the
 /// default unless the user turned it off in their settings) the run is saved as a record in the
 /// same call and `recordId` is set. Pass `autoFinalize: false` to inspect or revise before
 /// saving, then proem_finalize_run. Costs money: the result carries `costMilliCents`. For a
@@ -137,7 +140,8 @@ async fn start(call: Call, prompt_id: &str, req: RunRequest) -> Outcome<RunOutpu
 /// `userInput` (the instruction, e.g. "make it more concise") and exactly one of `runId` or
 /// `recordId`. A finalized (auto-saved) run is reopened transparently and its record follows the
 /// revision. `fromTurn` rewinds first (drops turns after N); `intermediateOutput` replaces what
-/// the model sees as the previous output (when you edited it). Streams like proem_run_prompt.
+/// the model sees as the previous output (when you edited it). Streams like proem_run_prompt and
+/// returns the revision's images the same way.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviseRunParams {
@@ -253,48 +257,64 @@ pub async fn cancel_run(call: Call, p: CancelRunParams) -> Outcome<RunCancelled>
     ))
 }
 
-/// Fetch image `n` (0-based) of an unfinalized image run's latest turn as an MCP image content
-/// block. Rarely needed: image runs return their images inline. Text runs have no images
-/// (`no_image_stored`).
+/// Fetch image `n` (0-based) of an image run's latest turn as an MCP image content block. Rarely
+/// needed: proem_run_prompt and proem_revise_run already return a turn's images inline as image
+/// content blocks; use this after losing that result or to re-fetch one image. A text run, or a
+/// text-only revision, has no images (`no_image_stored`); `n` at or past the turn's `imageCount`
+/// is `image_index_out_of_range`; a cancelled run is `run_already_terminal`. For every turn's
+/// images of a saved record, use `GET /api/v2/public/records/{recordId}/image?index={n}`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetRunImageParams {
     /// The run, `run_…`.
     run_id: String,
-    /// The image's 0-based index.
+    /// The image's 0-based index, below the turn's `imageCount`.
     n: i64,
 }
 
-/// One image of a run.
+/// One image of a run; its bytes are the result's image content block.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunImage {
     pub run_id: String,
     pub index: i64,
     pub mime_type: String,
+    pub size_bytes: usize,
 }
 
 pub async fn get_run_image(call: Call, p: GetRunImageParams) -> Outcome<RunImage> {
-    if p.n < 0 {
+    let Ok(index) = usize::try_from(p.n) else {
         return Err(reject(
             ReasonCode::InvalidIndex,
             "n",
             "The image index must be 0 or more.",
         ));
-    }
-    let run = call.state.engine().get_run(&call.caller, &p.run_id).await?;
-    if run.state == "Abandoned" {
-        return Err(reject(
-            ReasonCode::RunAlreadyTerminal,
-            "runId",
-            "The run was cancelled.",
-        ));
-    }
-    Err(reject(
-        ReasonCode::NoImageStored,
-        "n",
-        "This run produced no images: it is a text run.",
-    ))
+    };
+    let (mime_type, bytes) = call
+        .state
+        .engine()
+        .run_image(&call.caller, &p.run_id, index)
+        .await
+        .map_err(|e| match e {
+            // The engine names REST's `index`; this tool's argument is `n`.
+            proem_core::Error::Rejected(mut r) => {
+                for param in &mut r.invalid_params {
+                    if param.name == "index" {
+                        param.name = "n".to_owned();
+                    }
+                }
+                Failure::from(r)
+            }
+            other => other.into(),
+        })?;
+    let block = image_block(&mime_type, &bytes);
+    Ok(Done::new(RunImage {
+        run_id: p.run_id,
+        index: p.n,
+        mime_type,
+        size_bytes: bytes.len(),
+    })
+    .with_lead(vec![block]))
 }
 
 /// The answer to a retried run or revise: the run the original call started, as it is now.
@@ -317,6 +337,12 @@ pub async fn replayed(call: &Call, run_id: &str) -> Result<CallToolResult, Failu
         );
         return Ok(error_result(&problem));
     }
+    // A turn still streaming has stored no images yet; the latest turn's would be the last one's.
+    let (images, blocks) = if run.streaming_in_progress {
+        (Vec::new(), Vec::new())
+    } else {
+        latest_images(call, run_id).await
+    };
     let mut output = RunOutput {
         run_id: run.run_id.clone(),
         prompt_id: run.prompt_id.clone(),
@@ -327,6 +353,8 @@ pub async fn replayed(call: &Call, run_id: &str) -> Result<CallToolResult, Failu
             .last()
             .map(|t| t.output.clone())
             .unwrap_or_default(),
+        image_count: images.len(),
+        images,
         record_id: run.finalized_record_id.clone(),
         auto_finalized: run.finalized_record_id.is_some(),
         finalize_error: None,
@@ -341,7 +369,29 @@ pub async fn replayed(call: &Call, run_id: &str) -> Result<CallToolResult, Failu
             "The original call is still running; fetch its result later from GET /mcp/sessions/{{sid}}/calls/{{callId}} or with proem_list_records (runSessionId {run_id})."
         );
     }
-    Ok(result_of(&output))
+    let transcript = output.output_text.clone();
+    Ok(result_of(&output, transcript, blocks))
+}
+
+/// The images of a run's latest turn, read until the first index it does not have: a replay
+/// answers with the same image blocks the original call did.
+async fn latest_images(call: &Call, run_id: &str) -> (Vec<ImageOut>, Vec<ContentBlock>) {
+    let mut images = Vec::new();
+    let mut blocks = Vec::new();
+    for n in 0..MAX_IMAGES {
+        let Ok((mime, bytes)) = call.state.engine().run_image(&call.caller, run_id, n).await else {
+            break;
+        };
+        blocks.push(image_block(&mime, &bytes));
+        images.push(ImageOut {
+            n,
+            inline: true,
+            mime_type: Some(mime),
+            size_bytes: Some(bytes.len()),
+            error: None,
+        });
+    }
+    (images, blocks)
 }
 
 static EXPOSED_INPUT: LazyLock<JsonObject> = LazyLock::new(schema::input::<ExposedParams>);

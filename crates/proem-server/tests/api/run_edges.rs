@@ -1,0 +1,261 @@
+//! The run surface at its caps and edges: each cap accepted at its bound and refused past it,
+//! rewinds on finalize, replays of revise, the record-revise checks, the reaper, and a failed
+//! revision's way back to Active.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use proem_testkit::Scenario;
+use serde_json::{Value, json};
+
+use super::run_support::{RunFixture, find};
+use super::support::expect_problem;
+
+fn png_b64(side: u32) -> String {
+    let png = proem_core::attachments::image::samples::png(side, side);
+    base64::engine::general_purpose::STANDARD.encode(png)
+}
+
+async fn record_id(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["recordId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn images_on_a_model_without_image_input_are_invalid_params_model_lacks_input_image() {
+    let f = RunFixture::with(proem_core::catalog::ProviderKind::OpenaiChat, |c| {
+        for p in c.providers.values_mut() {
+            for m in &mut p.models {
+                m.input_modalities = vec!["text".into()];
+            }
+        }
+    })
+    .await;
+    let body = expect_problem(
+        f.post(
+            &format!("/prompts/{}/run", f.prompt),
+            json!({"stream": true, "images": [{"base64": png_b64(128)}]}),
+        )
+        .await,
+        400,
+        "invalid_params",
+    )
+    .await;
+    assert_eq!(
+        body["invalid_params"][0]["reason"],
+        "model_lacks_input_image"
+    );
+    assert!(f.upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn sixteen_images_are_accepted() {
+    let f = RunFixture::new().await;
+    let image = png_b64(128);
+    let sixteen: Vec<Value> = (0..16).map(|_| json!({"base64": image})).collect();
+    let events = f
+        .run(json!({"images": sixteen, "autoFinalize": false}))
+        .await;
+    find(&events, "run_completed");
+    let sent = f.upstream.last_request().unwrap().body.to_string();
+    assert_eq!(sent.matches("data:image/png;base64,").count(), 16);
+}
+
+#[tokio::test]
+async fn an_image_past_10_mb_is_field_too_large() {
+    let f = RunFixture::new().await;
+    // Base64 of 10 MB + 1 byte: refused from its length, before decoding.
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0_u8; 10 * 1024 * 1024 + 1]);
+    let body = expect_problem(
+        f.post(
+            &format!("/prompts/{}/run", f.prompt),
+            json!({"stream": true, "images": [{"base64": big}]}),
+        )
+        .await,
+        413,
+        "field_too_large",
+    )
+    .await;
+    assert_eq!(body["invalid_params"][0]["name"], "images[0]");
+    assert!(f.upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_run_input_past_256_kb_is_input_too_large() {
+    let f = RunFixture::new().await;
+    let at_cap = "x".repeat(256 * 1024);
+    let events = f
+        .run(json!({"userInput": at_cap, "autoFinalize": false}))
+        .await;
+    find(&events, "run_completed");
+    expect_problem(
+        f.post(
+            &format!("/prompts/{}/run", f.prompt),
+            json!({"stream": true, "userInput": "x".repeat(256 * 1024 + 1)}),
+        )
+        .await,
+        413,
+        "input_too_large",
+    )
+    .await;
+    assert_eq!(f.upstream.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn intermediate_output_of_exactly_32_kb_is_accepted() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let at_cap = "y".repeat(32 * 1024);
+    let events = f
+        .revise(&run_id, json!({"intermediateOutput": at_cap}))
+        .await;
+    find(&events, "run_completed");
+    let sent = f.upstream.last_request().unwrap().body.to_string();
+    assert!(sent.contains(&at_cap));
+}
+
+#[tokio::test]
+async fn notes_and_tag_of_exactly_64_kb_are_accepted() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let at_cap = "n".repeat(64 * 1024);
+    let id = record_id(
+        f.finalize(
+            &run_id,
+            json!({"finalText": "edited", "tag": at_cap, "notes": at_cap}),
+        )
+        .await,
+    )
+    .await;
+    let record: Value = f.get(&format!("/records/{id}")).await.json().await.unwrap();
+    assert_eq!(record["notes"].as_str().unwrap().len(), 64 * 1024);
+    assert_eq!(record["tag"].as_str().unwrap().len(), 64 * 1024);
+}
+
+#[tokio::test]
+async fn finalize_from_turn_rewinds_before_saving() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    f.upstream.push(Scenario::text(["Formal"]));
+    f.revise(&run_id, json!({})).await;
+    assert_eq!(f.run_state(&run_id).await["turnCount"], 2);
+    let r = f.finalize(&run_id, json!({"fromTurn": 0})).await;
+    let id = record_id(r).await;
+    let record: Value = f.get(&format!("/records/{id}")).await.json().await.unwrap();
+    assert_eq!(record["revisionCount"], 0);
+    assert_eq!(record["finalCopiedOutput"], "Hello world");
+    assert_eq!(record["turns"].as_array().unwrap().len(), 1);
+    expect_problem(
+        f.finalize(&run_id, json!({"fromTurn": 5})).await,
+        400,
+        "from_turn_out_of_range",
+    )
+    .await;
+    expect_problem(
+        f.finalize(&run_id, json!({"fromTurn": -1})).await,
+        400,
+        "from_turn_invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_revise_retried_with_its_idempotency_key_ends_in_run_replayed() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let body = json!({"instruction": "shorter", "stream": true});
+    let path = format!("/runs/{run_id}/revise");
+    let first = f.post_with_key(&path, body.clone(), "rev-1").await;
+    assert_eq!(first.status(), 200);
+    first.text().await.unwrap();
+    let again = f.post_with_key(&path, body, "rev-1").await;
+    assert_eq!(again.status(), 200);
+    let events = super::run_support::parse_sse(&again.text().await.unwrap());
+    let replayed = find(&events, "run_replayed");
+    assert_eq!(replayed["runId"], run_id.as_str());
+    assert_eq!(replayed["turnIndex"], 1);
+    assert!(!events.iter().any(|e| e.event == "run_completed"));
+    // One model call for the run, one for the revise: the retry called nothing.
+    assert_eq!(f.upstream.requests().len(), 2);
+    assert_eq!(f.run_state(&run_id).await["turnCount"], 2);
+}
+
+#[tokio::test]
+async fn record_revise_validates_its_body_before_taking_the_lock() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let id = record_id(f.finalize(&run_id, json!({})).await).await;
+    let path = format!("/records/{id}/revise");
+    expect_problem(
+        f.post(&path, json!({"stream": true})).await,
+        400,
+        "instruction_required",
+    )
+    .await;
+    expect_problem(
+        f.post(&path, json!({"instruction": "x"})).await,
+        400,
+        "stream_required",
+    )
+    .await;
+    expect_problem(
+        f.post(
+            &path,
+            json!({"instruction": "x", "stream": true, "intermediateOutput": "z".repeat(32 * 1024 + 1)}),
+        )
+        .await,
+        413,
+        "intermediate_output_too_large",
+    )
+    .await;
+    expect_problem(
+        f.post(
+            &path,
+            json!({"instruction": "x", "stream": true, "fromTurn": 3}),
+        )
+        .await,
+        400,
+        "from_turn_out_of_range",
+    )
+    .await;
+    // None of them held the lock: a valid revise goes through at once.
+    let events = f
+        .stream(&path, json!({"instruction": "x", "stream": true}))
+        .await;
+    find(&events, "run_completed");
+}
+
+#[tokio::test]
+async fn the_reaper_expires_idle_sessions_and_spares_live_ones() {
+    let f = RunFixture::new().await;
+    let idle = f.active_run().await;
+    f.server.clock.advance(Duration::from_secs(3000));
+    let live = f.active_run().await;
+    f.server.clock.advance(Duration::from_secs(601));
+    let engine = f.server.state.engine();
+    assert_eq!(engine.expire_sessions().await.unwrap(), 1);
+    // The second round finds nothing: the first one moved the idle run.
+    assert_eq!(engine.expire_sessions().await.unwrap(), 0);
+    assert_eq!(f.run_state(&idle).await["state"], "Expired");
+    assert_eq!(f.run_state(&live).await["state"], "Active");
+}
+
+#[tokio::test]
+async fn a_failed_revision_leaves_the_run_active_with_its_turns() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    f.upstream.push(Scenario::error(400));
+    let events = f.revise(&run_id, json!({})).await;
+    let failed = find(&events, "run_failed");
+    assert_eq!(failed["charged"], false);
+    let run = f.run_state(&run_id).await;
+    assert_eq!(run["state"], "Active");
+    assert_eq!(run["turnCount"], 1);
+    assert_eq!(run["failureReasonCode"], Value::Null);
+    // And it can be revised again.
+    let events = f.revise(&run_id, json!({})).await;
+    assert_eq!(find(&events, "run_completed")["turnIndex"], 1);
+}

@@ -356,6 +356,8 @@ impl Engine {
         let now = self.store.now_ms();
         v.deleted_at = Some(now);
         rows::update_version(&mut *tx, &v).await?;
+        // As a prompt delete does: runs of the version end rather than run or reopen on it.
+        crate::store::runs::abandon_for_version(&mut tx, version_id, now).await?;
         let mut new_current = None;
         if prompt.current_version_id.as_deref() == Some(version_id) {
             prompt.current_version_id = Some(next.clone());

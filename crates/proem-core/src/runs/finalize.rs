@@ -147,16 +147,19 @@ impl Engine {
         record.last_patched_at = Some(now);
         record_rows::update(&mut *tx, &record).await?;
         let dto = record_response(&record, None, None)?;
-        Ok((
-            tx,
-            FinalizeResponse {
-                run_id: session.row.id.clone(),
-                record_id,
-                turns: dto.turns.clone(),
-                cost_milli_cents: session.cost(),
-                record: dto,
-            },
-        ))
+        let response = FinalizeResponse {
+            run_id: session.row.id.clone(),
+            record_id,
+            turns: dto.turns.clone(),
+            cost_milli_cents: session.cost(),
+            record: dto,
+        };
+        // The most recent finalize response is what an empty finalize replays.
+        let mut session = session;
+        session.row.last_finalize = serde_json::to_string(&response).ok();
+        let state = session.row.state.clone();
+        rows::cas(&mut *tx, &session.row, &state).await?;
+        Ok((tx, response))
     }
 
     /// Chained after a successful turn with auto-finalize: a plain finalize.

@@ -133,20 +133,24 @@ pub fn parse_from_turn(raw: &Value) -> Result<usize, Error> {
         })
 }
 
-/// Checks `fromTurn` against a session of `len` turns: valid is 0..len.
+/// Checks `fromTurn` against a session of `len` turns: valid is 0 to `len - 2` (spec "Index
+/// space"), since rewinding to the last turn would drop nothing.
 pub(crate) fn check_from_turn(raw: Option<&Value>, len: usize) -> Result<Option<usize>, Error> {
     let Some(raw) = raw else { return Ok(None) };
     let n = parse_from_turn(raw)?;
-    if n >= len {
-        return Err(Rejection::new(
-            ReasonCode::FromTurnOutOfRange,
+    if n + 2 > len {
+        let detail = if len < 2 {
+            "fromTurn rewinds to an earlier turn, and this run has only its first; omit it."
+                .to_owned()
+        } else {
             format!(
                 "fromTurn must be between 0 and {}; re-read turns[].",
-                len.saturating_sub(1)
-            ),
-        )
-        .with_param("fromTurn", "out_of_range")
-        .into());
+                len - 2
+            )
+        };
+        return Err(Rejection::new(ReasonCode::FromTurnOutOfRange, detail)
+            .with_param("fromTurn", "out_of_range")
+            .into());
     }
     Ok(Some(n))
 }
@@ -460,12 +464,15 @@ impl Engine {
         Ok(())
     }
 
-    /// The generation of a run the caller owns, for the per-generation finalize idempotency scope;
-    /// `None` when the run is not the caller's.
-    pub async fn run_generation(&self, caller: &Principal, id: &str) -> Result<Option<i64>, Error> {
-        Ok(rows::get(self.store.reader(), id)
+    /// The finalize idempotency scope (`@gen{N}`) of a run the caller owns: how many times a
+    /// revise reopened it, so each reopen is a fresh boundary. An amending finalize bumps the
+    /// run's generation but not this, so its retry with the same key replays it (spec: "/finalize
+    /// with the same Idempotency-Key always replays the original 200"). `None` when the run is
+    /// not the caller's.
+    pub async fn finalize_scope(&self, caller: &Principal, id: &str) -> Result<Option<i64>, Error> {
+        Ok(rows::finalize_scope(self.store.reader(), id)
             .await?
-            .filter(|r| r.user_id == caller.user_id())
-            .map(|r| r.generation))
+            .filter(|(user_id, _)| user_id == caller.user_id())
+            .map(|(_, scope)| scope))
     }
 }

@@ -5,7 +5,8 @@
 //! session from a record, under a per-record lock, and revises it; its finalize amends that record.
 //!
 //! Choice: a revise chains a finalize when the caller asks (`autoFinalize`), or, when it reopened
-//! a Finalized session and the caller said nothing, by default, so the record follows the revision.
+//! a Finalized session (or a record) and the caller said nothing, when the user's auto-finalize
+//! default is on, so the record follows the revision.
 
 use proem_api::ReasonCode;
 use proem_api::records::ReviseRequest;
@@ -329,17 +330,20 @@ impl Engine {
             .into());
         }
         session.encode_turns();
-        if session.row.turns.len() > DELTAS_CAP_BYTES {
-            return Err(Rejection::new(
-                ReasonCode::SessionDeltasTooLarge,
-                "The run's turns passed 2 MB; finalize and start a new run.",
-            )
-            .into());
-        }
         let previous = revision
             .intermediate_output
             .clone()
             .unwrap_or_else(|| session.last_output().to_owned());
+        // The new turn keeps its instruction and a copy of the previous output before the model
+        // adds any: a session those alone take past 2 MB is refused before the call is billed.
+        if session.row.turns.len() + previous.len() + revision.instruction.len() > DELTAS_CAP_BYTES
+        {
+            return Err(Rejection::new(
+                ReasonCode::SessionDeltasTooLarge,
+                "The run's turns would pass 2 MB; finalize and start a new run.",
+            )
+            .into());
+        }
         let input = session
             .turns
             .first()
@@ -368,10 +372,13 @@ impl Engine {
         };
         let auto_finalize = match revision.auto_finalize {
             Some(v) => v,
-            None => reopened || (seeded_from.is_some() && user_default),
+            None => (reopened || seeded_from.is_some()) && user_default,
         };
         if let Some(expected) = expected {
             self.cas_session(&mut tx, &session, &expected).await?;
+        }
+        if reopened {
+            rows::count_revise_reopen(&mut *tx, &session.row.id).await?;
         }
         crate::store::cleanup::enqueue(&mut tx, &dropped, now).await?;
         let turn = SessionTurn {

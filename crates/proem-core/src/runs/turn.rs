@@ -144,20 +144,23 @@ impl TurnJob {
                 Err(failure) => outcome.failure = Some(failure),
             }
         }
+        let cost = outcome.cost;
         let result = match outcome.failure {
             None => self.complete(&engine, &events, outcome).await,
             Some(_) => self.fail(&engine, &events, outcome).await,
         };
         if let Err(e) = result {
             tracing::error!(run.id = %self.run_id, error = %e, "cannot store a run turn");
+            let code = e.code().as_str();
             let _ = events.send(RunEvent::failed(
                 &self.run_id,
-                e.code().as_str(),
+                code,
                 "The turn could not be stored.",
                 true,
-                None,
+                Some(cost),
                 None,
             ));
+            let _ = self.skip_finalize(&events, code);
         }
     }
 

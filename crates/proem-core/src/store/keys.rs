@@ -251,15 +251,19 @@ impl Store {
         Ok(Some((new, minted.plaintext)))
     }
 
-    /// Revokes a key; returns false when no such key exists. Revoking twice keeps the first time.
+    /// Revokes a key and abandons the runs it started that could still run or reopen; returns
+    /// false when no such key exists. Revoking twice keeps the first time.
     pub async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
         let now = self.now_ms();
+        let mut tx = self.writer().begin().await?;
         let result =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(now)
                 .bind(id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
+        super::runs::abandon_for_key(&mut *tx, id, now).await?;
+        tx.commit().await?;
         Ok(result.rows_affected() > 0)
     }
 }

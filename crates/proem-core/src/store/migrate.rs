@@ -41,7 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 6,
-        name: "images",
+        name: "images_and_finalize_scope",
         sql: include_str!("migrations/0006_images.sql"),
     },
 ];

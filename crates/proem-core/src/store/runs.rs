@@ -181,19 +181,51 @@ pub async fn expire_due<'e>(e: impl Executor<'e, Database = Any>, now: i64) -> S
     Ok(done.rows_affected())
 }
 
-/// Abandons the live sessions of a prompt (REST prompt delete force-terminates them).
+/// States a session can still be moved out of by a caller: the live ones, and Finalized, which
+/// a revise or an amending finalize reopens.
+const REOPENABLE: &str = "('Active', 'Running', 'Finalizing', 'Finalized')";
+
+/// Abandons the sessions of a prompt that could still run or reopen (REST prompt delete
+/// force-terminates them).
 pub async fn abandon_for_prompt(
     conn: &mut AnyConnection,
     prompt_id: &str,
     now: i64,
 ) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "UPDATE run_sessions SET state = 'Abandoned', updated_at = $1 \
-         WHERE prompt_id = $2 AND state IN ('Active', 'Running', 'Finalizing')",
-    )
+    abandon_where(conn, "prompt_id", prompt_id, now).await
+}
+
+/// Abandons the sessions of a version that could still run or reopen (REST version delete).
+pub async fn abandon_for_version(
+    conn: &mut AnyConnection,
+    version_id: &str,
+    now: i64,
+) -> StoreResult<u64> {
+    abandon_where(conn, "version_id", version_id, now).await
+}
+
+/// Abandons the sessions a key started that could still run or reopen (key revocation,
+/// spec `session_abandoned`).
+pub async fn abandon_for_key<'e>(
+    e: impl Executor<'e, Database = Any>,
+    key_id: &str,
+    now: i64,
+) -> StoreResult<u64> {
+    abandon_where(e, "key_id", key_id, now).await
+}
+
+async fn abandon_where<'e>(
+    e: impl Executor<'e, Database = Any>,
+    column: &'static str,
+    value: &str,
+    now: i64,
+) -> StoreResult<u64> {
+    let done = sqlx::query(sql(format!(
+        "UPDATE run_sessions SET state = 'Abandoned', updated_at = $1 WHERE {column} = $2 AND state IN {REOPENABLE}"
+    )))
     .bind(now)
-    .bind(prompt_id)
-    .execute(conn)
+    .bind(value)
+    .execute(e)
     .await?;
     Ok(done.rows_affected())
 }
@@ -227,4 +259,29 @@ pub async fn forget_record(conn: &mut AnyConnection, record_id: &str) -> StoreRe
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Counts a reopen by revise (see the `revise_reopens` column).
+pub async fn count_revise_reopen<'e>(
+    e: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE run_sessions SET revise_reopens = revise_reopens + 1 WHERE id = $1")
+        .bind(id)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+/// A run's owner and its finalize idempotency scope (reopens by revise).
+pub async fn finalize_scope<'e>(
+    e: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> StoreResult<Option<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT user_id, revise_reopens FROM run_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(e)
+            .await?,
+    )
 }

@@ -399,7 +399,7 @@ async fn claim(
     let per_generation = &*call.tool == "proem_finalize_run";
     if per_generation
         && let Some(run_id) = run_id
-        && let Ok(Some(generation)) = engine.run_generation(&call.caller, run_id).await
+        && let Ok(Some(generation)) = engine.finalize_scope(&call.caller, run_id).await
     {
         // As on REST: each generation of a run is a fresh boundary, so a reopened run can
         // finalize again.

@@ -187,7 +187,7 @@ pub async fn run(
     let run_id = run_id_of(uri.path()).map(str::to_owned);
     if scope == IdemScope::PerGeneration
         && let Some(run_id) = &run_id
-        && let Ok(Some(generation)) = state.engine().run_generation(principal, run_id).await
+        && let Ok(Some(generation)) = state.engine().finalize_scope(principal, run_id).await
     {
         // Each generation of a run is a fresh idempotency boundary: a reopen may finalize again.
         key = format!("{key}@gen{generation}");

@@ -259,3 +259,179 @@ async fn a_failed_revision_leaves_the_run_active_with_its_turns() {
     let events = f.revise(&run_id, json!({})).await;
     assert_eq!(find(&events, "run_completed")["turnIndex"], 1);
 }
+
+#[tokio::test]
+async fn an_amending_finalize_retried_with_its_key_replays_and_amends_once() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let path = format!("/runs/{run_id}/finalize");
+    assert_eq!(f.finalize(&run_id, json!({})).await.status(), 200);
+    let amend = json!({"finalText": "amended"});
+    let first = f.post_with_key(&path, amend.clone(), "amend-1").await;
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.unwrap();
+    let before = f.run_state(&run_id).await;
+    let again = f.post_with_key(&path, amend, "amend-1").await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), first);
+    let after = f.run_state(&run_id).await;
+    assert_eq!(after["reopenCount"], before["reopenCount"]);
+    assert_eq!(after["generation"], before["generation"]);
+}
+
+#[tokio::test]
+async fn an_empty_finalize_after_a_notes_patch_replays_the_new_notes() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    assert_eq!(f.finalize(&run_id, json!({})).await.status(), 200);
+    assert_eq!(
+        f.finalize(&run_id, json!({"notes": "second thoughts"}))
+            .await
+            .status(),
+        200
+    );
+    let replay: Value = f.finalize(&run_id, json!({})).await.json().await.unwrap();
+    assert_eq!(replay["record"]["notes"], "second thoughts");
+}
+
+#[tokio::test]
+async fn a_reopening_revise_follows_the_users_auto_finalize_default() {
+    let f = RunFixture::new().await;
+    let r = f
+        .server
+        .http
+        .patch(f.url("/settings"))
+        .header("x-api-key", &f.key)
+        .json(&json!({"autoFinalizeMcpRuns": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let run_id = f.active_run().await;
+    assert_eq!(f.finalize(&run_id, json!({})).await.status(), 200);
+    let events = f.revise(&run_id, json!({})).await;
+    find(&events, "run_completed");
+    assert!(!events.iter().any(|e| e.event == "record_finalized"));
+    assert_eq!(f.run_state(&run_id).await["state"], "Active");
+}
+
+impl RunFixture {
+    /// The run's row, read past the engine (GET would move an expired run on the way).
+    async fn row(&self, run_id: &str) -> proem_core::store::runs::SessionRow {
+        let pool = sqlx::AnyPool::connect(&self.server.db.url).await.unwrap();
+        let row = proem_core::store::runs::get(&pool, run_id)
+            .await
+            .unwrap()
+            .unwrap();
+        pool.close().await;
+        row
+    }
+
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.server
+            .http
+            .delete(self.url(path))
+            .header("x-api-key", &self.key)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_prompt_abandons_its_finalized_runs_too() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    assert_eq!(f.finalize(&run_id, json!({})).await.status(), 200);
+    assert_eq!(
+        f.delete(&format!("/prompts/{}", f.prompt)).await.status(),
+        200
+    );
+    assert_eq!(f.row(&run_id).await.state, "Abandoned");
+}
+
+#[tokio::test]
+async fn deleting_a_version_abandons_its_runs() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let version_id = f.row(&run_id).await.version_id;
+    let r = f
+        .post(
+            &format!("/prompts/{}/versions", f.prompt),
+            json!({"promptText": "Another", "modelSettings": f.server.model_settings()}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = f
+        .delete(&format!("/prompts/{}/versions/{version_id}", f.prompt))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(f.row(&run_id).await.state, "Abandoned");
+    expect_problem(
+        f.post(
+            &format!("/runs/{run_id}/revise"),
+            json!({"instruction": "x", "stream": true}),
+        )
+        .await,
+        409,
+        "session_abandoned",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_a_key_abandons_its_runs_as_session_abandoned() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let finalized = f.active_run().await;
+    assert_eq!(f.finalize(&finalized, json!({})).await.status(), 200);
+    let user = f
+        .server
+        .state
+        .store()
+        .user_by_id(&f.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = f.server.key_for(&user, &["read", "execute", "write"]).await;
+    let key_id = f.row(&run_id).await.key_id;
+    assert!(f.server.state.store().revoke_key(&key_id).await.unwrap());
+    for id in [&run_id, &finalized] {
+        let r = f
+            .server
+            .http
+            .post(f.url(&format!("/runs/{id}/revise")))
+            .header("x-api-key", &other)
+            .json(&json!({"instruction": "x", "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(r, 409, "session_abandoned").await;
+    }
+    assert!(
+        f.upstream.requests().len() == 2,
+        "no model call after revocation"
+    );
+}
+
+#[tokio::test]
+async fn a_revise_whose_copy_of_the_previous_output_passes_2_mb_is_refused_before_the_call() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    // 1.2 MB stored: under the cap, but the revision's copy of it would pass it.
+    let turns = serde_json::to_string(&json!([{"kind": "run", "input": "x", "output": "y".repeat(1200 * 1024), "modelId": "m", "inputTokens": 0, "outputTokens": 0, "costMillicents": 0}])).unwrap();
+    f.server
+        .sql(&format!(
+            "UPDATE run_sessions SET turns = '{turns}' WHERE id = '{run_id}'"
+        ))
+        .await;
+    let r = f
+        .post(
+            &format!("/runs/{run_id}/revise"),
+            json!({"instruction": "x", "stream": true}),
+        )
+        .await;
+    expect_problem(r, 413, "session_deltas_too_large").await;
+    assert_eq!(f.upstream.requests().len(), 1, "the revise called no model");
+    assert_eq!(f.run_state(&run_id).await["state"], "Active");
+}

@@ -122,16 +122,35 @@ impl Engine {
             match value {
                 Patch::Set(v) => check_text(field, v, TEXT_CAP_BYTES, code)?,
                 Patch::Clear => {
-                    return Err(reject(
+                    return Err(Rejection::new(
                         ReasonCode::InvalidRequest,
-                        field,
-                        &format!("{field} cannot be cleared."),
-                    ));
+                        format!("{field} cannot be cleared; send a new value or leave it out."),
+                    )
+                    .with_param(field, "required_field_clear")
+                    .into());
                 }
                 Patch::Absent => {}
             }
         }
         let mut deltas = deltas_of(&row)?;
+        let mut images = super::images_of(&row)?;
+        // An image record's output is its images and its accumulated prompt, derived by the
+        // server (as finalize refuses finalText): no text edit, so no tag either.
+        if !images.is_empty() {
+            for (field, set) in [
+                ("output", !patch.output.is_absent()),
+                ("tag", !patch.tag.is_absent()),
+            ] {
+                if set {
+                    return Err(reject(
+                        ReasonCode::FinalTextNotSupportedImage,
+                        field,
+                        "An image record's output is derived from its images' prompts; only notes, input and fromTurn can change.",
+                    ));
+                }
+            }
+        }
+        let mut dropped_images = Vec::new();
         if row.source == "Manual" {
             if !patch.tag.is_absent() || patch.from_turn.is_some() {
                 return Err(reject(
@@ -170,6 +189,11 @@ impl Engine {
             row.final_output = delta.intermediate_output().to_owned();
             row.model_output = row.final_output.clone();
             deltas.truncate(n);
+            // Turn n is the last kept; the images of later turns leave with them.
+            let (kept, dropped): (Vec<_>, Vec<_>) = images.into_iter().partition(|i| i.turn <= n);
+            images = kept;
+            dropped_images = dropped.into_iter().map(|i| i.image.blob_key).collect();
+            row.images = serde_json::to_string(&images).unwrap_or_else(|_| "[]".to_owned());
         } else {
             apply_output_and_tag(
                 &mut row.final_output,
@@ -193,6 +217,7 @@ impl Engine {
         row.last_patched_at = Some(now);
         let mut tx = Txn::new(self.store.begin().await?);
         rows::update(&mut *tx, &row).await?;
+        crate::store::cleanup::enqueue(&mut tx, &dropped_images, now).await?;
         let tag = deltas.iter().find_map(|d| match d {
             Delta::Edit { tag, .. } => tag.clone(),
             Delta::Revision { .. } => None,

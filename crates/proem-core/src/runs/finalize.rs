@@ -113,6 +113,11 @@ impl Engine {
             }
             session.row.reopen_count += 1;
             session.row.generation += 1;
+            // The amend starts from the record as PATCH left it, not from the streamed turns.
+            let record = self.record_of(self.store.reader(), &session).await?;
+            session.turns =
+                super::revise::turns_of_record(&record, &session.snapshot.model_settings.model_id)?;
+            session.encode_turns();
         }
         self.finalize_session(session, req).await
     }

@@ -325,6 +325,29 @@ impl Engine {
         Ok(session)
     }
 
+    /// The live record a Finalized session was saved as: reopening continues from it.
+    pub(crate) async fn record_of<'e>(
+        &self,
+        e: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        session: &Session,
+    ) -> Result<crate::store::records::RecordRow, Error> {
+        let deleted = || {
+            Error::from(Rejection::new(
+                ReasonCode::RecordWasDeleted,
+                "This run's record was deleted; start a new run.",
+            ))
+        };
+        let id = session
+            .row
+            .finalized_record_id
+            .as_deref()
+            .ok_or_else(deleted)?;
+        crate::store::records::get(e, id)
+            .await?
+            .filter(|r| r.deleted_at.is_none())
+            .ok_or_else(deleted)
+    }
+
     /// Compare-and-set of a session on `tx`: `session_not_active` when another request moved it.
     pub(crate) async fn cas_session(
         &self,

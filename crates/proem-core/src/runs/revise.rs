@@ -16,7 +16,7 @@ use super::start::stream_required;
 use super::turn::TurnJob;
 use super::{
     Command, DELTAS_CAP_BYTES, INTERMEDIATE_OUTPUT_CAP_BYTES, REOPEN_CAP, RunStart, RunState,
-    Session, SessionTurn, Snapshot, TTL_MS, TURN_CAP, check_from_turn,
+    Session, SessionTurn, Snapshot, TTL_MS, TURN_CAP, check_from_turn, parse_from_turn,
 };
 use crate::auth::Principal;
 use crate::engine::Engine;
@@ -82,6 +82,84 @@ fn wrapper(input: &str, previous: &str, instruction: &str) -> String {
     format!(
         "Original input:\n{input}\n\nPrevious output:\n{previous}\n\nRevision instruction:\n{instruction}"
     )
+}
+
+/// A session's turns rebuilt from its record: the record is what PATCH and finalize edits left,
+/// so a revision continues from it rather than from the turns the run last streamed. The run turn
+/// carries what the revision deltas do not, so the amended record's cost and tokens still include
+/// every earlier call; each image goes back to the turn that made it.
+pub(crate) fn turns_of_record(
+    record: &record_rows::RecordRow,
+    fallback_model_id: &str,
+) -> Result<Vec<SessionTurn>, Error> {
+    let deltas = deltas_of(record)?;
+    let revisions_cost: i64 = deltas
+        .iter()
+        .map(|d| match d {
+            Delta::Revision {
+                cost_millicents, ..
+            } => *cost_millicents,
+            Delta::Edit { .. } => 0,
+        })
+        .sum();
+    let mut turns = vec![SessionTurn {
+        kind: "run".into(),
+        input: Some(record.input_text.clone()),
+        instruction: None,
+        intermediate_output: None,
+        output: deltas.first().map_or(record.final_output.clone(), |d| {
+            d.intermediate_output().to_owned()
+        }),
+        model_id: record
+            .model_id
+            .clone()
+            .unwrap_or_else(|| fallback_model_id.to_owned()),
+        input_tokens: record.input_tokens,
+        output_tokens: record.output_tokens,
+        cost_millicents: record.cost_millicents - revisions_cost,
+        images: Vec::new(),
+    }];
+    for d in &deltas {
+        if let Delta::Revision {
+            instruction,
+            intermediate_output,
+            output,
+            model_id,
+            cost_millicents,
+        } = d
+        {
+            turns.push(SessionTurn {
+                kind: "revision".into(),
+                input: None,
+                instruction: Some(instruction.clone()),
+                intermediate_output: Some(intermediate_output.clone()),
+                output: output.clone(),
+                model_id: model_id.clone(),
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_millicents: *cost_millicents,
+                images: Vec::new(),
+            });
+        }
+    }
+    for image in crate::records::images_of(record)? {
+        if let Some(turn) = turns.get_mut(image.turn) {
+            turn.images.push(image.image);
+        }
+    }
+    Ok(turns)
+}
+
+/// A user edit on the record (PATCH output, or finalize's finalText) is what the next revision
+/// starts from, unless the caller overrides it or rewinds. Image records have no text edits.
+fn carry_edit(record: &record_rows::RecordRow, revision: &mut Revision, image: bool) {
+    if !image
+        && revision.from_turn.is_none()
+        && revision.intermediate_output.is_none()
+        && record.final_output != record.model_output
+    {
+        revision.intermediate_output = Some(record.final_output.clone());
+    }
 }
 
 impl Engine {
@@ -163,70 +241,8 @@ impl Engine {
             text_attachments: Vec::new(),
             attachment_ids: Vec::new(),
         };
-        let deltas = deltas_of(record)?;
-        let model_id = snapshot.model_settings.model_id.clone();
-        // The run turn carries what the revision deltas do not, so the amended record's cost and
-        // tokens still include every earlier call.
-        let revisions_cost: i64 = deltas
-            .iter()
-            .map(|d| match d {
-                Delta::Revision {
-                    cost_millicents, ..
-                } => *cost_millicents,
-                Delta::Edit { .. } => 0,
-            })
-            .sum();
-        let mut turns = vec![SessionTurn {
-            kind: "run".into(),
-            input: Some(record.input_text.clone()),
-            instruction: None,
-            intermediate_output: None,
-            output: deltas.first().map_or(record.final_output.clone(), |d| {
-                d.intermediate_output().to_owned()
-            }),
-            model_id: record.model_id.clone().unwrap_or_else(|| model_id.clone()),
-            input_tokens: record.input_tokens,
-            output_tokens: record.output_tokens,
-            cost_millicents: record.cost_millicents - revisions_cost,
-            images: Vec::new(),
-        }];
-        for d in &deltas {
-            if let Delta::Revision {
-                instruction,
-                intermediate_output,
-                output,
-                model_id,
-                cost_millicents,
-            } = d
-            {
-                turns.push(SessionTurn {
-                    kind: "revision".into(),
-                    input: None,
-                    instruction: Some(instruction.clone()),
-                    intermediate_output: Some(intermediate_output.clone()),
-                    output: output.clone(),
-                    model_id: model_id.clone(),
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    cost_millicents: *cost_millicents,
-                    images: Vec::new(),
-                });
-            }
-        }
-        // Each image goes back to the turn that made it, so an image revision starts from the
-        // record's latest image and a rewind knows what it drops.
-        for image in crate::records::images_of(record)? {
-            if let Some(turn) = turns.get_mut(image.turn) {
-                turn.images.push(image.image);
-            }
-        }
-        // A user edit is what the next revision starts from, unless the caller overrides it.
-        if revision.from_turn.is_none()
-            && revision.intermediate_output.is_none()
-            && record.final_output != record.model_output
-        {
-            revision.intermediate_output = Some(record.final_output.clone());
-        }
+        let turns = turns_of_record(record, &snapshot.model_settings.model_id)?;
+        carry_edit(record, &mut revision, snapshot.output_modality == "image");
         let user_default = self.auto_finalize(caller.user_id(), None).await?;
         let now = self.store.now_ms();
         let row = SessionRow {
@@ -271,7 +287,7 @@ impl Engine {
         mut tx: Txn,
         mut session: Session,
         expected: Option<String>,
-        revision: Revision,
+        mut revision: Revision,
         seeded_from: Option<String>,
         user_default: bool,
     ) -> Result<(Txn, RunStart), Error> {
@@ -285,7 +301,9 @@ impl Engine {
             .into());
         }
         let reopened = session.state == RunState::Finalized;
-        let from = check_from_turn(revision.from_turn.as_ref(), session.turns.len())?;
+        if let Some(raw) = &revision.from_turn {
+            parse_from_turn(raw)?;
+        }
         session.apply(Command::Revise, now)?;
         if reopened {
             if session.row.reopen_count >= REOPEN_CAP {
@@ -305,7 +323,11 @@ impl Engine {
             }
             session.row.reopen_count += 1;
             session.row.generation += 1;
+            let record = self.record_of(&mut *tx, &session).await?;
+            session.turns = turns_of_record(&record, &session.snapshot.model_settings.model_id)?;
+            carry_edit(&record, &mut revision, session.is_image());
         }
+        let from = check_from_turn(revision.from_turn.as_ref(), session.turns.len())?;
         let dropped = match from {
             Some(n) => session.rewind(n),
             None => Vec::new(),

@@ -435,3 +435,65 @@ async fn a_revise_whose_copy_of_the_previous_output_passes_2_mb_is_refused_befor
     assert_eq!(f.upstream.requests().len(), 1, "the revise called no model");
     assert_eq!(f.run_state(&run_id).await["state"], "Active");
 }
+
+#[tokio::test]
+async fn reopening_a_run_continues_from_its_patched_record() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let id = record_id(f.finalize(&run_id, json!({})).await).await;
+    assert_eq!(
+        f.patch_record(&id, json!({"output": "Hello, edited"}))
+            .await
+            .status(),
+        200
+    );
+    f.upstream.push(Scenario::text(["Formal"]));
+    let events = f.revise(&run_id, json!({})).await;
+    assert_eq!(find(&events, "record_finalized")["recordId"], id.as_str());
+    let sent = f.upstream.last_request().unwrap().body.to_string();
+    assert!(sent.contains("Previous output:\\nHello, edited"), "{sent}");
+    let record: Value = f.get(&format!("/records/{id}")).await.json().await.unwrap();
+    // The edit is the revision's starting point, so fromTurn 0 restores it (spec: "restores the
+    // pre-revision desired output").
+    assert_eq!(record["turns"][1]["intermediateOutput"], "Hello, edited");
+    assert_eq!(record["turns"][0]["output"], "Hello, edited");
+    assert_eq!(record["finalCopiedOutput"], "Formal");
+}
+
+#[tokio::test]
+async fn an_amend_after_a_patch_rewind_keeps_the_revisions_dropped() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    f.upstream.push(Scenario::text(["Formal"]));
+    f.revise(&run_id, json!({})).await;
+    let id = record_id(f.finalize(&run_id, json!({})).await).await;
+    assert_eq!(
+        f.patch_record(&id, json!({"fromTurn": 0})).await.status(),
+        200
+    );
+    let r = f
+        .finalize(&run_id, json!({"finalText": "Hand-written"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let record: Value = f.get(&format!("/records/{id}")).await.json().await.unwrap();
+    assert_eq!(record["revisionCount"], 0, "{record}");
+    assert_eq!(record["editCount"], 1);
+    assert_eq!(record["turns"][1]["intermediateOutput"], "Hello world");
+}
+
+#[tokio::test]
+async fn clearing_a_records_input_or_output_is_required_field_clear() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let id = record_id(f.finalize(&run_id, json!({})).await).await;
+    for field in ["input", "output"] {
+        let body = expect_problem(
+            f.patch_record(&id, json!({ field: null })).await,
+            400,
+            "invalid_request",
+        )
+        .await;
+        assert_eq!(body["invalid_params"][0]["name"], field);
+        assert_eq!(body["invalid_params"][0]["reason"], "required_field_clear");
+    }
+}

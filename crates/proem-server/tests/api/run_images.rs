@@ -478,3 +478,55 @@ async fn a_stored_reference_outside_the_images_is_invalid_image_reference() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_image_record_refuses_text_edits_and_a_patch_rewind_drops_later_images() {
+    let f = image_fixture().await;
+    let id = f.image_run(&[png("a")]).await;
+    f.image_revision(&id, &[png("b")], json!({})).await;
+    let r = f.finalize(&id, json!({})).await;
+    let record_id = r.json::<Value>().await.unwrap()["recordId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for body in [json!({"output": "a caption"}), json!({"tag": "brighter"})] {
+        expect_problem(
+            f.patch_record(&record_id, body).await,
+            400,
+            "final_text_not_supported_image",
+        )
+        .await;
+    }
+    assert_eq!(
+        f.patch_record(&record_id, json!({"fromTurn": 0}))
+            .await
+            .status(),
+        200
+    );
+    let record = f.record(&record_id).await;
+    assert_eq!(record["imageCount"], 1);
+    assert_eq!(record["finalCopiedOutput"], "an article");
+    expect_problem(
+        f.get(&format!("/records/{record_id}/image?index=1")).await,
+        404,
+        "image_index_out_of_range",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_manual_record_on_an_image_prompt_is_manual_record_modality_not_supported() {
+    let f = image_fixture().await;
+    expect_problem(
+        f.post(
+            "/records",
+            json!({"promptId": f.prompt, "input": "a cat", "output": "a picture"}),
+        )
+        .await,
+        409,
+        "manual_record_modality_not_supported",
+    )
+    .await;
+    let list: Value = f.get("/records").await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+}

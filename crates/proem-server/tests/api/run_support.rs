@@ -179,6 +179,19 @@ impl RunFixture {
         self.post(&format!("/runs/{run_id}/finalize"), body).await
     }
 
+    /// `PATCH /records/{id}` with a merge-patch body.
+    pub async fn patch_record(&self, id: &str, body: Value) -> reqwest::Response {
+        self.server
+            .http
+            .patch(self.url(&format!("/records/{id}")))
+            .header("x-api-key", &self.key)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn run_state(&self, run_id: &str) -> Value {
         let r = self.get(&format!("/runs/{run_id}")).await;
         assert_eq!(r.status(), 200);

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use proem_llm::{Event, LlmClient, LlmRequest, Message, Part, Role, Target};
 
 use crate::catalog::Catalog;
-use crate::engine::Describer;
+use crate::engine::{Describer, Description};
 
 const INSTRUCTIONS: &str = "You write the capability description of a prompt for an agent's tool list. \
      In one sentence of at most 30 words, say what the prompt does: what it expects as input and what it returns. \
@@ -20,6 +20,7 @@ pub struct LlmDescriber {
     llm: LlmClient,
     target: Target,
     model: String,
+    model_id: String,
 }
 
 impl LlmDescriber {
@@ -47,12 +48,13 @@ impl LlmDescriber {
                 api_key,
             },
             model: model.config.name.clone(),
+            model_id: model_id.to_owned(),
         }))
     }
 }
 
 impl Describer for LlmDescriber {
-    fn describe<'a>(&'a self, prompt_text: &'a str) -> BoxFuture<'a, Result<String, String>> {
+    fn describe<'a>(&'a self, prompt_text: &'a str) -> BoxFuture<'a, Description> {
         Box::pin(async move {
             let request = LlmRequest {
                 target: self.target.clone(),
@@ -65,18 +67,49 @@ impl Describer for LlmDescriber {
                 parameters: serde_json::Map::new(),
                 generate_images: false,
             };
-            let mut stream = self.llm.stream(request).await.map_err(|e| e.message())?;
             let mut text = String::new();
-            while let Some(event) = stream.next().await {
-                if let Event::Delta { text: delta, .. } = event.map_err(|e| e.message())? {
-                    text.push_str(&delta);
+            let mut usage = None;
+            let mut failure = None;
+            match self.llm.stream(request).await {
+                Err(e) => failure = Some(e),
+                Ok(mut stream) => {
+                    while let Some(event) = stream.next().await {
+                        match event {
+                            Ok(Event::Delta { text: delta, .. }) => text.push_str(&delta),
+                            Ok(Event::Usage {
+                                input_tokens,
+                                output_tokens,
+                            }) => usage = Some((input_tokens, output_tokens)),
+                            Ok(_) => {}
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
                 }
             }
-            let sentence = text.trim();
-            if sentence.is_empty() {
-                return Err("the describer returned no text".to_owned());
+            // Without a usage report, four characters a token, as for runs.
+            let (input_tokens, output_tokens) = usage.unwrap_or_else(|| {
+                let sent = INSTRUCTIONS.len() + prompt_text.len();
+                (
+                    i64::try_from(sent / 4).unwrap_or(0),
+                    i64::try_from(text.len() / 4).unwrap_or(0),
+                )
+            });
+            let charged = failure.as_ref().is_none_or(proem_llm::LlmError::charged);
+            let sentence = match failure {
+                Some(e) => Err(e.message()),
+                None if text.trim().is_empty() => Err("the describer returned no text".to_owned()),
+                None => Ok(text.trim().to_owned()),
+            };
+            Description {
+                sentence,
+                model_id: self.model_id.clone(),
+                input_tokens,
+                output_tokens,
+                charged,
             }
-            Ok(sentence.to_owned())
         })
     }
 }

@@ -13,7 +13,19 @@ use crate::cursor::CursorSigner;
 
 /// Writes the one-sentence capability description of a prompt (spec v1.3 "descriptionMode").
 pub trait Describer: Send + Sync {
-    fn describe<'a>(&'a self, prompt_text: &'a str) -> BoxFuture<'a, Result<String, String>>;
+    fn describe<'a>(&'a self, prompt_text: &'a str) -> BoxFuture<'a, Description>;
+}
+
+/// What one describer call returned, and what it used: every upstream call is in the usage log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description {
+    pub sentence: Result<String, String>,
+    /// The catalog id of the model called.
+    pub model_id: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Whether the provider will have billed the call (it produced output).
+    pub charged: bool,
 }
 
 #[derive(Clone)]

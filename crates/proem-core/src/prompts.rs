@@ -203,7 +203,7 @@ impl Engine {
         let mut tx = Txn::new(self.store.begin().await?);
         rows::insert_prompt(&mut *tx, &prompt).await?;
         versions::insert_version(&mut tx, &mut version).await?;
-        self.describe_after_commit(&mut tx, &version);
+        self.describe_after_commit(&mut tx, caller, &version);
         Ok((
             tx,
             PromptCreated {

@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::prompts::check_prompt_text;
 use crate::store::StoreError;
 use crate::store::prompts::{self as rows, VersionRow, set_auto_description};
+use crate::store::records::{UsageRow, insert_usage};
 use crate::txn::Txn;
 use crate::{Error, Rejection, ids};
 
@@ -120,19 +121,50 @@ pub(crate) async fn insert_version(tx: &mut Txn, version: &mut VersionRow) -> Re
 
 impl Engine {
     /// Schedules the describer for an Auto-mode version once `tx` commits. A job that finishes
-    /// after a later promptText change (a newer `description_gen`) writes nothing.
-    pub(crate) fn describe_after_commit(&self, tx: &mut Txn, v: &VersionRow) {
+    /// after a later promptText change (a newer `description_gen`) writes nothing. Each call goes
+    /// in the usage log under the caller, not billable to them: the server chose to make it.
+    pub(crate) fn describe_after_commit(&self, tx: &mut Txn, caller: &Principal, v: &VersionRow) {
         let Some(describer) = self.describer.clone() else {
             return;
         };
         if v.description_mode != AUTO {
             return;
         }
-        let (store, tasks) = (self.store.clone(), self.tasks.clone());
-        let (id, generation, text) = (v.id.clone(), v.description_gen, v.prompt_text.clone());
+        let engine = self.clone();
+        let (user_id, key_id) = (caller.user_id().to_owned(), caller.key_id().to_owned());
+        let (id, prompt_id, generation, text) = (
+            v.id.clone(),
+            v.prompt_id.clone(),
+            v.description_gen,
+            v.prompt_text.clone(),
+        );
         tx.after_commit(move || {
+            let tasks = engine.tasks.clone();
             tasks.spawn(async move {
-                match describer.describe(&text).await {
+                let described = describer.describe(&text).await;
+                let store = &engine.store;
+                let cost = engine.catalog.model(&described.model_id).map_or(0, |m| {
+                    m.cost_millicents(described.input_tokens, described.output_tokens)
+                });
+                let usage = UsageRow {
+                    id: ids::new_id(ids::USAGE),
+                    user_id,
+                    key_id: Some(key_id),
+                    run_id: None,
+                    prompt_id: Some(prompt_id),
+                    purpose: "describer".to_owned(),
+                    model_id: described.model_id.clone(),
+                    input_tokens: described.input_tokens,
+                    output_tokens: described.output_tokens,
+                    cost_millicents: if described.charged { cost } else { 0 },
+                    billable: false,
+                    outcome: if described.sentence.is_ok() { "ok" } else { "failed" }.to_owned(),
+                    created_at: store.now_ms(),
+                };
+                if let Err(e) = insert_usage(store.writer(), &usage).await {
+                    tracing::warn!(error = %e, version.id = %id, "cannot log the describer's usage");
+                }
+                match described.sentence {
                     Ok(description) => {
                         if let Err(e) = set_auto_description(store.writer(), &id, generation, description.trim()).await {
                             tracing::warn!(error = %e, version.id = %id, "cannot store a generated description");
@@ -251,7 +283,7 @@ impl Engine {
             prompt.updated_at = now.max(prompt.updated_at + 1);
             rows::update_prompt(&mut *tx, &prompt).await?;
         }
-        self.describe_after_commit(&mut tx, &version);
+        self.describe_after_commit(&mut tx, caller, &version);
         let response = version_response(&version, req.set_as_current)?;
         Ok((tx, response))
     }
@@ -323,7 +355,7 @@ impl Engine {
         v.updated_at = self.store.now_ms().max(v.updated_at + 1);
         rows::update_version(&mut *tx, &v).await?;
         if text_changed {
-            self.describe_after_commit(&mut tx, &v);
+            self.describe_after_commit(&mut tx, caller, &v);
         }
         let response = version_response(
             &v,

@@ -111,3 +111,40 @@ async fn a_manual_description_is_never_overwritten() {
         "no describer call in Manual mode"
     );
 }
+
+#[tokio::test]
+async fn each_describer_call_is_in_the_usage_log_and_not_billable() {
+    let f = fixture().await;
+    wait_for(&f, |v| !v["description"].is_null()).await;
+    let pool = sqlx::AnyPool::connect(&f.server.db.url).await.unwrap();
+    let mut rows: Vec<(String, String, i64, i64, i64, i64, String)> = Vec::new();
+    for _ in 0..100 {
+        rows = sqlx::query_as(
+            "SELECT purpose, user_id, billable, input_tokens, output_tokens, cost_millicents, outcome \
+             FROM usage_log WHERE prompt_id = $1",
+        )
+        .bind(&f.prompt)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    pool.close().await;
+    // The default answer: 12 tokens in, 2 out, at the test model's prices (rounded up).
+    let expected = (12 * 100_000 + 2 * 400_000 + 999_999) / 1_000_000;
+    assert_eq!(
+        rows,
+        [(
+            "describer".to_owned(),
+            f.user_id.clone(),
+            0,
+            12,
+            2,
+            expected,
+            "ok".to_owned()
+        )]
+    );
+}

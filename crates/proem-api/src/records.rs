@@ -42,6 +42,8 @@ pub struct RecordResponse {
     /// The record's output (its final copied output), maybe truncated in lists; null for an
     /// image record, whose output is its images (`imageStoredPaths`).
     pub output_text: Option<String>,
+    /// What the user kept (for an image record, the accumulated prompt). In lists, cut at
+    /// `maxOutputChars` like `outputText` (and `truncated` says so); whole in a single read.
     pub final_copied_output: String,
     pub notes: Option<String>,
     /// The edit delta's tag, if any.
@@ -59,13 +61,19 @@ pub struct RecordResponse {
     pub is_one_shot: bool,
     pub client_idempotency_key: Option<String>,
     pub created_by_key_id: Option<String>,
-    /// Whether `outputText` was cut at `maxOutputChars`.
+    /// In lists: whether any output-side text was cut at `maxOutputChars`: `outputText`,
+    /// `finalCopiedOutput`, or a turn's `output` or `intermediateOutput`. Always false in a
+    /// single read, which cuts nothing.
     pub truncated: bool,
-    /// Whether `inputText` was cut at `maxInputChars`.
+    /// In lists: whether `inputText` or a turn's `input` was cut at `maxInputChars`. Always
+    /// false in a single read.
     pub input_truncated: bool,
     pub created_at_utc: String,
     pub updated_at_utc: String,
     pub last_patched_at_utc: Option<String>,
+    /// The record's history. In lists, each turn's `input` is cut at `maxInputChars` and its
+    /// `output` and `intermediateOutput` at `maxOutputChars` (flagged by `inputTruncated` /
+    /// `truncated`); a single read returns them whole.
     pub turns: Vec<Turn>,
 }
 

@@ -1,8 +1,8 @@
 //! Background work, all on one tracked task set so shutdown waits for it: the batched writer of
 //! activity rows (and of streamed responses' audit rows), the refresher of cached API keys in use,
 //! and the janitor that sweeps expired rate windows, idempotency rows and stored MCP call results,
-//! expires idle run sessions (the 1 h TTL reaper) and deletes image blobs that rewinds and
-//! deletes dropped; on SQLite, the upkeep of the file: its
+//! expires idle run sessions (the 1 h TTL reaper), hard-deletes records soft-deleted a day ago and
+//! deletes image blobs that rewinds and deletes dropped; on SQLite, the upkeep of the file: its
 //! write-ahead log checkpointed, its pages kept mapped.
 
 use std::time::Duration;
@@ -203,8 +203,9 @@ async fn sqlite_upkeep(store: Store, stop: CancellationToken) {
     }
 }
 
-/// Deletes expired rows, expires idle run sessions and deletes dropped image blobs. Every
-/// instance runs it; each step is an idempotent conditional update or led by one instance.
+/// Deletes expired rows, expires idle run sessions, hard-deletes records soft-deleted past their
+/// grace period and deletes dropped image blobs. Every instance runs it; each step is an
+/// idempotent conditional update or led by one instance.
 async fn janitor(engine: Engine, stop: CancellationToken) {
     let store = &engine.store;
     loop {
@@ -223,6 +224,10 @@ async fn janitor(engine: Engine, stop: CancellationToken) {
         }
         if let Err(e) = engine.expire_sessions().await {
             tracing::warn!(error = %e, "run-session expiry failed");
+        }
+        // Before the blob cleanup, so the images of the records it deletes go this round.
+        if let Err(e) = engine.sweep_deleted_records().await {
+            tracing::warn!(error = %e, "soft-deleted record sweep failed");
         }
         if let Err(e) = engine.clean_blobs().await {
             tracing::warn!(error = %e, "image blob cleanup failed");

@@ -4,6 +4,7 @@
 
 use proem_api::ReasonCode;
 use proem_api::records::{CreateRecordRequest, RecordResponse};
+use sha2::{Digest, Sha256};
 
 use super::patch::check_text;
 use super::{NOTES_CAP_BYTES, TEXT_CAP_BYTES, record_response};
@@ -16,6 +17,16 @@ use crate::{Error, Rejection, ids};
 
 pub const MANUAL_RECORDS_PER_PROMPT: i64 = 1000;
 const KEY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// SHA-256 (hex) of what a create_record call asks for, compared on a replay of its key.
+fn payload_hash(req: &CreateRecordRequest) -> String {
+    // A JSON array: unambiguous where the fields meet, and `null` notes differ from `""`.
+    let canonical = serde_json::json!([req.prompt_id, req.input, req.output, req.notes]);
+    Sha256::digest(canonical.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 impl Engine {
     /// Creates a manual record; `created` is false when an idempotency key replayed an earlier one.
@@ -46,15 +57,32 @@ impl Engine {
             );
         }
         let now = self.store.now_ms();
+        let mut tx = Txn::new(self.store.begin().await?);
+        if let Some(key) = &req.idempotency_key {
+            // Two retries of one create may race: the key is looked up only under a lock that
+            // serializes the user's creates with that key, and committed with the insert.
+            rows::lock_manual_key(&mut tx, self.store.backend(), caller.user_id(), key).await?;
+        }
+        let prompt = self.lock_prompt(&mut tx, caller, &req.prompt_id).await?;
+        let payload_hash = payload_hash(&req);
+        // A record deleted since (soft or hard) is no match: the key's record is gone, so a
+        // retry makes a new one rather than answering with a record the client cannot read.
         if let Some(key) = &req.idempotency_key
-            && let Some(existing) =
-                rows::manual_by_key(self.store.reader(), caller.user_id(), key, now - KEY_TTL_MS)
-                    .await?
+            && let Some((existing, stored_hash)) =
+                rows::manual_by_key(&mut *tx, caller.user_id(), key, now - KEY_TTL_MS).await?
         {
-            let same = existing.prompt_id == req.prompt_id
-                && existing.input_text == req.input
-                && existing.final_output == req.output
-                && existing.notes == req.notes;
+            // Compared with the payload that created the record, so a PATCH since does not turn
+            // the original call's retry into a conflict; records made before the hash was kept
+            // compare with what they hold now.
+            let same = match stored_hash {
+                Some(stored) => stored == payload_hash,
+                None => {
+                    existing.prompt_id == req.prompt_id
+                        && existing.input_text == req.input
+                        && existing.final_output == req.output
+                        && existing.notes == req.notes
+                }
+            };
             if !same {
                 return Err(Rejection::new(
                     ReasonCode::IdempotencyKeyReused,
@@ -62,11 +90,8 @@ impl Engine {
                 )
                 .into());
             }
-            let tx = Txn::new(self.store.begin().await?);
             return Ok((tx, record_response(&existing, None, None)?, false));
         }
-        let mut tx = Txn::new(self.store.begin().await?);
-        let prompt = self.lock_prompt(&mut tx, caller, &req.prompt_id).await?;
         let settings = match &prompt.current_version_id {
             Some(v) => prompt_rows::version(&mut *tx, v)
                 .await?
@@ -135,6 +160,9 @@ impl Engine {
             images: "[]".to_owned(),
         };
         rows::insert(&mut tx, &row).await?;
+        if row.client_idempotency_key.is_some() {
+            rows::set_payload_hash(&mut *tx, &row.id, &payload_hash).await?;
+        }
         Ok((tx, record_response(&row, None, None)?, true))
     }
 }

@@ -1,7 +1,8 @@
 //! Records: the persisted result of a run (or a manual seed pair): list with truncation, read with
-//! `turns[]`, merge-patch with the edit-delta rules, self-delete by the creating key within 24 h,
-//! and manual creation without a model call.
+//! `turns[]`, merge-patch with the edit-delta rules, deletes by the creating key (REST within 24 h;
+//! MCP soft, swept later), and manual creation without a model call.
 
+mod delete;
 mod manual;
 mod patch;
 pub mod turns;
@@ -16,9 +17,9 @@ use crate::engine::Engine;
 use crate::runs::TurnImage;
 use crate::store::StoreError;
 use crate::store::records::{self as rows, RecordFilter, RecordRow};
-use crate::txn::Txn;
 use crate::{Error, Rejection};
 
+pub use delete::SOFT_DELETE_GRACE_MS;
 pub use manual::MANUAL_RECORDS_PER_PROMPT;
 pub use patch::RecordPatch;
 pub use turns::{Delta, synthesize};
@@ -58,21 +59,32 @@ pub(crate) fn deltas_json(deltas: &[Delta]) -> String {
     serde_json::to_string(deltas).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn truncate(text: &str, max_chars: Option<i64>) -> (String, bool) {
-    match max_chars.and_then(|m| usize::try_from(m).ok()) {
-        Some(max) if text.chars().count() > max => (text.chars().take(max).collect(), true),
-        _ => (text.to_owned(), false),
+/// Cuts `text` to `max_chars` characters in place; whether it did.
+fn truncate(text: &mut String, max_chars: Option<i64>) -> bool {
+    let Some(max) = max_chars.and_then(|m| usize::try_from(m).ok()) else {
+        return false;
+    };
+    match text.char_indices().nth(max) {
+        Some((end, _)) => {
+            text.truncate(end);
+            true
+        }
+        None => false,
     }
 }
 
-/// The record DTO; lists pass character limits, single reads pass none.
+/// The record DTO; lists pass character limits, single reads pass none. The limits cut every
+/// copy of the text in a list item, not only `inputText` / `outputText`: input-side text (each
+/// turn's `input`) sets `inputTruncated`; output-side text (`finalCopiedOutput`, each turn's
+/// `output` and `intermediateOutput`) sets `truncated`. Otherwise `maxOutputChars=0` would still
+/// send the whole output several times (spec `GET /records`).
 pub fn record_response(
     row: &RecordRow,
     max_input: Option<i64>,
     max_output: Option<i64>,
 ) -> Result<RecordResponse, Error> {
     let deltas = deltas_of(row)?;
-    let turns = synthesize(&row.input_text, &row.final_output, &deltas);
+    let mut turns = synthesize(&row.input_text, &row.final_output, &deltas);
     let revision_count = deltas
         .iter()
         .filter(|d| matches!(d, Delta::Revision { .. }))
@@ -81,15 +93,22 @@ pub fn record_response(
         Delta::Edit { tag, .. } => Some(tag.clone()),
         Delta::Revision { .. } => None,
     });
-    let (input_text, input_truncated) = truncate(&row.input_text, max_input);
+    let mut input_text = row.input_text.clone();
+    let mut input_truncated = truncate(&mut input_text, max_input);
     let images = images_of(row)?;
+    let mut final_copied_output = row.final_output.clone();
+    let mut truncated = truncate(&mut final_copied_output, max_output);
     // An image record's output is its images; its final copied output is the accumulated prompt.
-    let (output_text, truncated) = if images.is_empty() {
-        let (text, truncated) = truncate(&row.final_output, max_output);
-        (Some(text), truncated)
-    } else {
-        (None, false)
-    };
+    let output_text = images.is_empty().then(|| final_copied_output.clone());
+    for turn in &mut turns {
+        if let Some(input) = &mut turn.input {
+            input_truncated |= truncate(input, max_input);
+        }
+        truncated |= truncate(&mut turn.output, max_output);
+        if let Some(prior) = &mut turn.intermediate_output {
+            truncated |= truncate(prior, max_output);
+        }
+    }
     Ok(RecordResponse {
         id: row.id.clone(),
         prompt_id: row.prompt_id.clone(),
@@ -98,7 +117,7 @@ pub fn record_response(
         source: row.source.clone(),
         input_text,
         output_text,
-        final_copied_output: row.final_output.clone(),
+        final_copied_output,
         notes: row.notes.clone(),
         tag: edit.clone().flatten(),
         model_id: row.model_id.clone(),
@@ -248,66 +267,5 @@ impl Engine {
                 .collect::<Result<_, _>>()?,
             next_cursor,
         })
-    }
-
-    /// The caller's record that its own key created (the rule of PATCH and DELETE).
-    async fn own_record(&self, caller: &Principal, id: &str) -> Result<RecordRow, Error> {
-        let row = self.reach_record(caller, id).await?;
-        if row.created_by_key_id.as_deref() != Some(caller.key_id()) {
-            return Err(Rejection::new(
-                ReasonCode::RecordNotOwnedByApiKey,
-                "Only the API key that created this record may change or delete it.",
-            )
-            .into());
-        }
-        Ok(row)
-    }
-
-    /// `DELETE /records/{id}`: hard delete by the creating key within 24 h of creation. The
-    /// session that produced it forgets it, so a finalize replay answers `record_was_deleted`.
-    pub async fn delete_record(
-        &self,
-        caller: &Principal,
-        id: &str,
-    ) -> Result<(Txn, String), Error> {
-        let row = self.own_record(caller, id).await?;
-        if self.store.now_ms() - row.created_at >= SELF_DELETE_WINDOW_MS {
-            return Err(Rejection::new(
-                ReasonCode::RecordSelfDeleteWindowExpired,
-                "Records can be deleted with an API key only in the first 24 h after creation.",
-            )
-            .into());
-        }
-        let mut tx = Txn::new(self.store.begin().await?);
-        rows::delete(&mut tx, id).await?;
-        // Best effort, as the spec puts it: the images go once nothing else refers to them.
-        let images: Vec<String> = images_of(&row)?
-            .into_iter()
-            .map(|i| i.image.blob_key)
-            .collect();
-        crate::store::cleanup::enqueue(&mut tx, &images, self.store.now_ms()).await?;
-        crate::store::runs::forget_record(&mut tx, id).await?;
-        // The run that made them can no longer be reopened (its record is gone): it lets go too.
-        if let Some(run_id) = &row.run_id {
-            crate::runs::forget_images(&mut tx, run_id).await?;
-        }
-        Ok((tx, row.prompt_id))
-    }
-
-    /// The MCP `delete_record`: a soft delete, idempotent (a second call succeeds too).
-    pub async fn soft_delete_record(&self, caller: &Principal, id: &str) -> Result<Txn, Error> {
-        let row = rows::get(self.store.reader(), id)
-            .await?
-            .filter(|r| r.user_id == caller.user_id())
-            .ok_or_else(|| record_not_found(id))?;
-        let mut tx = Txn::new(self.store.begin().await?);
-        if row.deleted_at.is_none() {
-            let row = self.own_record(caller, id).await?;
-            let mut updated = row;
-            updated.deleted_at = Some(self.store.now_ms());
-            rows::update(&mut *tx, &updated).await?;
-            crate::store::runs::forget_record(&mut tx, id).await?;
-        }
-        Ok(tx)
     }
 }

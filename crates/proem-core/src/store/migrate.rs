@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "images_and_finalize_scope",
         sql: include_str!("migrations/0006_images.sql"),
     },
+    Migration {
+        version: 7,
+        name: "manual_payload_hash",
+        sql: include_str!("migrations/0007_manual_payload_hash.sql"),
+    },
 ];
 
 /// Advisory-lock id that serializes migrations across PostgreSQL instances.

@@ -207,23 +207,85 @@ pub async fn count_manual<'e>(
     Ok(n)
 }
 
-/// A live manual record of the user with this idempotency key, for create_record replays.
+/// The newest live (not soft-deleted) manual record of the user with this idempotency key made
+/// since `since`, with the hash of the payload that created it (`None` on records made before
+/// migration 0007), for create_record replays.
 pub async fn manual_by_key<'e>(
     e: impl Executor<'e, Database = Any>,
     user_id: &str,
     key: &str,
     since: i64,
-) -> StoreResult<Option<RecordRow>> {
+) -> StoreResult<Option<(RecordRow, Option<String>)>> {
+    use sqlx::Row;
     let row = sqlx::query(sql(format!(
-        "SELECT {COLUMNS} FROM records WHERE user_id = $1 AND client_idempotency_key = $2 AND source = 'Manual' \
-         AND created_at >= $3 ORDER BY id DESC LIMIT 1"
+        "SELECT {COLUMNS}, client_payload_hash FROM records WHERE user_id = $1 AND client_idempotency_key = $2 \
+         AND source = 'Manual' AND deleted_at IS NULL AND created_at >= $3 ORDER BY id DESC LIMIT 1"
     )))
     .bind(user_id)
     .bind(key)
     .bind(since)
     .fetch_optional(e)
     .await?;
-    Ok(row.as_ref().map(from_row).transpose()?)
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some((from_row(&row)?, row.try_get(23)?)))
+}
+
+/// Stores the hash of the payload that created a manual record (see [`manual_by_key`]).
+pub async fn set_payload_hash<'e>(
+    e: impl Executor<'e, Database = Any>,
+    id: &str,
+    hash: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE records SET client_payload_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(e)
+        .await?;
+    Ok(())
+}
+
+/// Advisory-lock namespace (the first of PostgreSQL's two 32-bit keys) of create_record keys.
+const MANUAL_KEY_LOCK: i32 = 0x7072_6f01;
+
+/// Serializes, until the transaction ends, the creates of one user that carry the same
+/// idempotency key, whatever their prompt: a transaction-scoped advisory lock on PostgreSQL
+/// (a hash collision only makes two unrelated creates wait for each other); nothing on SQLite,
+/// whose one writer already runs write transactions one at a time.
+pub async fn lock_manual_key(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+    user_id: &str,
+    key: &str,
+) -> StoreResult<()> {
+    if backend == super::Backend::Postgres {
+        // In FROM, so the row holds an integer rather than `void`, which the Any driver rejects.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(MANUAL_KEY_LOCK)
+            .bind(format!("{user_id}\n{key}"))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Up to `limit` records soft-deleted at or before `before` (the MCP delete), oldest first,
+/// for the sweep that hard-deletes them.
+pub async fn soft_deleted_before<'e>(
+    e: impl Executor<'e, Database = Any>,
+    before: i64,
+    limit: i64,
+) -> StoreResult<Vec<RecordRow>> {
+    let rows = sqlx::query(sql(format!(
+        "SELECT {COLUMNS} FROM records WHERE deleted_at IS NOT NULL AND deleted_at <= $1 \
+         ORDER BY deleted_at, id LIMIT $2"
+    )))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(e)
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 /// Hard-deletes a record.

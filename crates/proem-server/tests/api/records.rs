@@ -300,6 +300,65 @@ async fn list_truncates_input_and_output_at_max_chars_with_flags() {
 }
 
 #[tokio::test]
+async fn list_truncates_final_copied_output_and_turn_texts_with_the_same_limits() {
+    let f = RunFixture::new().await;
+    let (a, b, c) = ("A".repeat(40), "B".repeat(40), "C".repeat(40));
+    f.upstream.push(Scenario::text([a.as_str()]));
+    let events = f
+        .run(json!({"userInput": "i".repeat(50), "autoFinalize": false}))
+        .await;
+    let run_id = str_of(&find(&events, "run_completed")["runId"]);
+    f.upstream.push(Scenario::text([b.as_str()]));
+    f.revise(&run_id, json!({})).await;
+    let body = json_with(f.finalize(&run_id, json!({"finalText": c})).await, 200).await;
+    let id = str_of(&body["recordId"]);
+    let item =
+        list(&f, &[("maxInputChars", "5"), ("maxOutputChars", "3")]).await["items"][0].clone();
+    assert_eq!(item["finalCopiedOutput"], "CCC");
+    assert_eq!(item["outputText"], "CCC");
+    assert_eq!(
+        item["turns"],
+        json!([
+            { "index": 0, "kind": "run", "input": "iiiii", "output": "AAA" },
+            { "index": 1, "kind": "revision", "instruction": "make it formal",
+              "intermediateOutput": "AAA", "output": "BBB", "modelId": test_model_id(),
+              "costMilliCents": item["turns"][1]["costMilliCents"] },
+            { "index": 2, "kind": "edit", "intermediateOutput": "BBB", "output": "CCC" }
+        ])
+    );
+    assert_eq!(
+        (&item["inputTruncated"], &item["truncated"]),
+        (&json!(true), &json!(true))
+    );
+    // maxOutputChars=0 sends none of the output, anywhere in the item.
+    let item = list(&f, &[("maxOutputChars", "0")]).await["items"][0].clone();
+    let text = item.to_string();
+    for output in ["AAA", "BBB", "CCC"] {
+        assert!(!text.contains(output), "{output} in {text}");
+    }
+    assert_eq!(item["truncated"], true);
+    assert_eq!(
+        item["inputTruncated"], false,
+        "50 chars fit the default 4096"
+    );
+    // Only a turn's text over the limit sets the flag: here every output fits.
+    let item =
+        list(&f, &[("maxInputChars", "50"), ("maxOutputChars", "40")]).await["items"][0].clone();
+    assert_eq!(
+        (&item["inputTruncated"], &item["truncated"]),
+        (&json!(false), &json!(false))
+    );
+    assert_eq!(item["finalCopiedOutput"], c.as_str());
+    assert_eq!(item["turns"][1]["intermediateOutput"], a.as_str());
+    // A single read is whole.
+    let full = record(&f, &id).await;
+    assert_eq!(full["finalCopiedOutput"], c.as_str());
+    assert_eq!(full["turns"][0]["input"], "i".repeat(50));
+    assert_eq!(full["turns"][2]["intermediateOutput"], b.as_str());
+    assert_eq!(full["truncated"], false);
+}
+
+#[tokio::test]
 async fn records_of_a_deleted_prompt_disappear() {
     let f = RunFixture::new().await;
     let other_prompt = f.server.create_prompt(&f.key, "Doomed").await;

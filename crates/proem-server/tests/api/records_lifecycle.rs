@@ -84,6 +84,84 @@ async fn manual_record_idempotency_key_replays_the_same_payload_and_refuses_anot
 }
 
 #[tokio::test]
+async fn concurrent_retries_of_one_idempotency_key_create_one_record() {
+    let f = RunFixture::new().await;
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let body = json!({"promptId": f.prompt, "input": "in", "output": "out", "idempotencyKey": format!("race-{i}")});
+        let (a, b) = tokio::join!(f.post("/records", body.clone()), f.post("/records", body));
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 201], "round {i}");
+        let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+        assert_eq!(a["id"], b["id"], "round {i}");
+        created.push(str_of(&a["id"]));
+    }
+    created.reverse();
+    assert_eq!(ids(&list(&f, &[("source", "Manual")]).await), created);
+}
+
+#[tokio::test]
+async fn concurrent_creates_with_one_idempotency_key_on_two_prompts_create_one_record() {
+    let f = RunFixture::new().await;
+    let other = f.server.create_prompt(&f.key, "Other").await;
+    for i in 0..4 {
+        let key = format!("span-{i}");
+        let on = |prompt: &str| json!({"promptId": prompt, "input": "in", "output": "out", "idempotencyKey": key});
+        let (a, b) = tokio::join!(
+            f.post("/records", on(&f.prompt)),
+            f.post("/records", on(&other))
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {i}");
+        let refused = if a.status() == 409 { a } else { b };
+        expect_problem(refused, 409, "idempotency_key_reused").await;
+    }
+    assert_eq!(ids(&list(&f, &[]).await).len(), 4);
+}
+
+#[tokio::test]
+async fn create_record_retry_after_a_patch_replays_the_original_record() {
+    let f = RunFixture::new().await;
+    let body = json!({"promptId": f.prompt, "input": "in", "output": "out", "notes": "n", "idempotencyKey": "seed-p"});
+    let first = json_with(f.post("/records", body.clone()).await, 201).await;
+    let id = str_of(&first["id"]);
+    patch(&f, &id, json!({"output": "edited", "notes": null})).await;
+    // The retry matches the payload the key created, not what the record holds now.
+    let again = json_with(f.post("/records", body).await, 200).await;
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["finalCopiedOutput"], "edited", "the record as it is");
+    // A payload that matches the patched record, but not the original call, is another call.
+    expect_problem(
+        f.post(
+            "/records",
+            json!({"promptId": f.prompt, "input": "in", "output": "edited", "idempotencyKey": "seed-p"}),
+        )
+        .await,
+        409,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(ids(&list(&f, &[]).await), vec![id]);
+}
+
+#[tokio::test]
+async fn create_record_retry_after_the_record_was_deleted_creates_a_new_record() {
+    let f = RunFixture::new().await;
+    let body =
+        json!({"promptId": f.prompt, "input": "in", "output": "out", "idempotencyKey": "seed-d"});
+    let first = str_of(&json_with(f.post("/records", body.clone()).await, 201).await["id"]);
+    assert_eq!(delete_as(&f, &f.key, &first).await.status(), 204);
+    let second = str_of(&json_with(f.post("/records", body.clone()).await, 201).await["id"]);
+    assert_ne!(second, first);
+    // The new record is the key's record from now on.
+    let third = json_with(f.post("/records", body).await, 200).await;
+    assert_eq!(third["id"], second.as_str());
+    assert_eq!(ids(&list(&f, &[]).await), vec![second]);
+}
+
+#[tokio::test]
 async fn the_thousand_and_first_manual_record_is_prompt_record_cap_reached() {
     let f = RunFixture::new().await;
     f.server

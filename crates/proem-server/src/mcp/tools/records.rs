@@ -14,7 +14,8 @@ use crate::mcp::table::{Done, Outcome};
 
 /// List finalized records, most recent first, cursor-paginated; filter by prompt, version,
 /// source and more. Each record has `inputText` and `outputText` (cut at `maxInputChars` /
-/// `maxOutputChars`, default 4096; `inputTruncated` / `truncated` say so), `notes`, `tag`,
+/// `maxOutputChars`, default 4096, as are `finalCopiedOutput` and the texts of `turns[]`;
+/// `inputTruncated` / `truncated` say so; proem_get_record reads one whole), `notes`, `tag`,
 /// `modelId`, token counts, `costMilliCents` (1/1000 cent), `revisionCount`, `editCount`,
 /// `source` (`API` for runs by key, `Manual` for proem_create_record) and `turns[]`. To find
 /// the record of a run whose result you lost, filter by `runSessionId` or
@@ -99,7 +100,7 @@ pub async fn get_record(call: Call, p: GetRecordParams) -> Outcome<RecordRespons
 /// training data, e.g. examples a user and you write together before refining the prompt.
 /// `input` and `output` must be non-empty and not whitespace. Text-output prompts only. Pass
 /// `idempotencyKey` to make a retry return the original record instead of a duplicate (same
-/// key and payload, per user, 24 h).
+/// key and payload, per user, 24 h; once that record is deleted, a retry creates a new one).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRecordParams {
@@ -175,9 +176,9 @@ pub async fn patch_record(call: Call, p: PatchRecordParams) -> Outcome<RecordPat
     Ok(Done::commit(tx, patched))
 }
 
-/// Soft-delete a record this key created (records are execute-axis, not write). Idempotent:
-/// deleting it again answers `deleted` too. A record another key created is
-/// `record_not_owned_by_api_key`.
+/// Soft-delete a record this key created (records are execute-axis, not write); a sweep
+/// hard-deletes it 24 h later. Idempotent: deleting it again answers `deleted` too. A record
+/// another key created is `record_not_owned_by_api_key`, deleted or not.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteRecordParams {

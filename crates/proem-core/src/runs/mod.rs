@@ -450,24 +450,52 @@ impl Engine {
         Ok(expired)
     }
 
-    /// The `run_replayed` event for a retried run or revise: the run's state when the retry
-    /// arrives (spec "run_replayed does not reflect post-replay state").
-    pub async fn replayed_event(
+    /// What a retry of the run or revise that just wrote session `run_id` on `tx` replays: the
+    /// turn as that call started it. Read on `tx`, before the turn can store anything (it waits
+    /// for the commit), so `turnIndex` is the streaming turn's even though it is not stored yet.
+    /// `seeded_from` is what the call's `run_session` named (only a record revise names one).
+    pub async fn replay_snapshot(
+        &self,
+        tx: &mut Txn,
+        run_id: &str,
+        seeded_from: Option<&str>,
+    ) -> Result<ReplaySnapshot, Error> {
+        let row = rows::get(&mut **tx, run_id)
+            .await?
+            .ok_or_else(|| run_not_found(run_id))?;
+        let s = Session::decode(row)?;
+        Ok(ReplaySnapshot {
+            run_id: run_id.to_owned(),
+            turn_index: streaming_turn_index(&s),
+            model_id: s.snapshot.model_settings.model_id.clone(),
+            output_modality: s.snapshot.output_modality.clone(),
+            state: s.state.as_str().to_owned(),
+            streaming_in_progress: s.state == RunState::Running,
+            record_id: s.row.finalized_record_id.clone(),
+            seeded_from_record_id: seeded_from.map(str::to_owned),
+        })
+    }
+
+    /// The replay of a claim stored before [`ReplaySnapshot`] existed (it named only the run):
+    /// built from the session as it is now. Such claims expire 24 h after they were stored.
+    pub async fn replayed_events_live(
         &self,
         caller: &Principal,
         run_id: &str,
-    ) -> Result<RunEvent, Error> {
+    ) -> Result<Vec<RunEvent>, Error> {
         let s = self.reach_session(caller, run_id).await?;
-        Ok(RunEvent::replayed(
-            run_id,
-            s.turns.len().saturating_sub(1),
-            &s.snapshot.model_settings.model_id,
-            &s.snapshot.output_modality,
-            s.state.as_str(),
-            s.state == RunState::Running,
-            s.row.finalized_record_id.as_deref(),
-            "This Idempotency-Key already started this run; its billable work is in flight or done. Poll GET /api/v2/public/runs/{runId} for its live state.",
-        ))
+        let live = ReplaySnapshot {
+            run_id: run_id.to_owned(),
+            turn_index: streaming_turn_index(&s),
+            model_id: s.snapshot.model_settings.model_id.clone(),
+            output_modality: s.snapshot.output_modality.clone(),
+            state: s.state.as_str().to_owned(),
+            streaming_in_progress: s.state == RunState::Running,
+            record_id: s.row.finalized_record_id.clone(),
+            seeded_from_record_id: s.row.seeded_from_record_id.clone(),
+        };
+        let hint = "This Idempotency-Key already started this run; nothing ran again. Poll GET /api/v2/public/runs/{runId} for its live state.";
+        Ok(live.events_with(hint).to_vec())
     }
 
     /// Before a finalize replay: `record_was_deleted` once the run's record was self-deleted.
@@ -497,5 +525,73 @@ impl Engine {
             .await?
             .filter(|(user_id, _)| user_id == caller.user_id())
             .map(|(_, scope)| scope))
+    }
+}
+
+/// The turn a session is on: a Running session's turn is still streaming and not stored yet.
+fn streaming_turn_index(s: &Session) -> usize {
+    if s.state == RunState::Running {
+        s.turns.len()
+    } else {
+        s.turns.len().saturating_sub(1)
+    }
+}
+
+/// What a retried `/run` or `/revise` replays, stored as the Idempotency-Key's outcome when the
+/// original call committed (spec "run_replayed does not reflect post-replay state": `state` is a
+/// snapshot from when the replay was recorded). We record it at the original call, so it is
+/// always the turn just started: `Running`, `streamingInProgress: true`, that turn's index. A
+/// replay is built from this alone, never from the live run, so every retry of a key gets the
+/// same bytes (spec "Idempotency": replays are byte-identical) however the run moved since. A
+/// failure is never in it: nothing fails before the outcome is recorded (the turn stores nothing
+/// until that commit), and adding a later one would make retries differ; the hint sends the
+/// agent to `GET /runs/{runId}`, whose `state` and `failureReasonCode` are live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaySnapshot {
+    pub run_id: String,
+    pub turn_index: usize,
+    pub model_id: String,
+    pub output_modality: String,
+    pub state: String,
+    pub streaming_in_progress: bool,
+    /// The record the run is saved as (a reopened run, a record revise), if any yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeded_from_record_id: Option<String>,
+}
+
+impl ReplaySnapshot {
+    /// The replay stream: `run_session` as the original call sent it (spec: the first event of
+    /// every run stream), then `run_replayed`, which clients branch on. No `client_hint`: a
+    /// replay carries no inline images.
+    pub fn events(&self) -> [RunEvent; 2] {
+        self.events_with(&format!(
+            "This Idempotency-Key already started run {}; nothing ran again. This event is a snapshot from when the original call started turn {}, not the run's live state: GET /api/v2/public/runs/{} for that (state, turns, failureReasonCode).",
+            self.run_id, self.turn_index, self.run_id
+        ))
+    }
+
+    fn events_with(&self, hint: &str) -> [RunEvent; 2] {
+        [
+            RunEvent::session(
+                &self.run_id,
+                self.turn_index,
+                &self.model_id,
+                &self.output_modality,
+                self.seeded_from_record_id.as_deref(),
+            ),
+            RunEvent::replayed(
+                &self.run_id,
+                self.turn_index,
+                &self.model_id,
+                &self.output_modality,
+                &self.state,
+                self.streaming_in_progress,
+                self.record_id.as_deref(),
+                hint,
+            ),
+        ]
     }
 }

@@ -59,9 +59,10 @@ instead.\n\
 imageCount}` (`imageCount`: the images this turn made).\n\
 - `run_failed`, the turn failed: `{runId, reasonCode, message, charged, costMilliCents?, \
 usageLogId?}`; `charged: true` means the provider billed the call anyway.\n\
-- `run_replayed`, the whole stream of a retry with the same `Idempotency-Key`: `{runId, \
-turnIndex, modelId, outputModality, state, streamingInProgress, recordId?, hint}`; nothing runs \
-again, and `state` is a snapshot: poll `GET /runs/{runId}` for the live one.\n\
+- `run_replayed`, after `run_session`, ends the stream of a retry with the same \
+`Idempotency-Key`: `{runId, turnIndex, modelId, outputModality, state, streamingInProgress, \
+recordId?, hint}`; nothing runs again, and both events are a snapshot taken at the original call, \
+the same bytes on every retry: poll `GET /runs/{runId}` for the live state.\n\
 - `record_finalized`, after `run_completed` when auto-finalize is on: `{runId, recordId, turns, \
 costMilliCents}`.\n\
 - `record_finalize_failed`, after `run_completed` when the chained finalize failed (the run \

@@ -101,7 +101,7 @@ pub async fn run_prompt(
         .start_run(&caller, &id, req, auto_finalize, key)
         .await?;
     let response = streamed(&state, &id, start.events, &start.run_id);
-    idem.commit_stream(&state, tx, &start.run_id, response)
+    idem.commit_stream(&state, tx, &start.run_id, None, response)
         .await
 }
 
@@ -137,7 +137,7 @@ pub async fn revise_run(
 ) -> AppResult<Response> {
     let (tx, start) = state.engine().revise_run(&caller, &id, req).await?;
     let response = streamed(&state, &id, start.events, &start.run_id);
-    idem.commit_stream(&state, tx, &start.run_id, response)
+    idem.commit_stream(&state, tx, &start.run_id, None, response)
         .await
 }
 
@@ -171,7 +171,8 @@ pub async fn revise_record(
 ) -> AppResult<Response> {
     let (tx, start) = state.engine().revise_record(&caller, &id, req).await?;
     let response = streamed(&state, &id, start.events, &start.run_id);
-    idem.commit_stream(&state, tx, &start.run_id, response)
+    // The stream's run_session names the record it was seeded from; a replay repeats it.
+    idem.commit_stream(&state, tx, &start.run_id, Some(&id), response)
         .await
 }
 

@@ -10,8 +10,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use proem_api::{Problem, ReasonCode};
 use proem_core::auth::Principal;
+use proem_core::runs::ReplaySnapshot;
 use proem_core::store::{Begin, IdemKey, StoredResponse};
 use sha2::{Digest, Sha256};
 
@@ -21,7 +23,8 @@ use crate::http::table::IdemScope;
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// Content type of a stored streamed-run outcome; its replay is a fresh `run_replayed` stream.
+/// Content type of a stored streamed-run outcome (a [`ReplaySnapshot`]); its replay is a
+/// `run_session` + `run_replayed` stream built from it.
 const STREAM_MARKER: &str = "text/event-stream";
 pub const REPLAYED: &str = "idempotent-replayed";
 /// Headers a replay repeats; per-request ones (request id, rate limits) are fresh on every answer.
@@ -50,25 +53,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 }
 
 impl Idempotency {
-    /// For a streamed run: stores a marker naming the run as the claim's outcome on `tx` and
-    /// commits. A retry then ends with `run_replayed` instead of starting the run again.
+    /// For a streamed run: stores the turn it started, as a [`ReplaySnapshot`], as the claim's
+    /// outcome on `tx` and commits. A retry then replays that snapshot (`run_session`, then
+    /// `run_replayed`) instead of starting the run again. `seeded_from` is the record the
+    /// stream's `run_session` names (a record revise).
     pub async fn commit_stream(
         self,
         state: &AppState,
         mut tx: proem_core::txn::Txn,
         run_id: &str,
+        seeded_from: Option<&str>,
         mut response: Response,
     ) -> AppResult<Response> {
         if let Some(claim) = self.0 {
             // The run's writes must commit with the outcome (start_run opens a transaction
             // whenever it is given the key).
             debug_assert!(tx.is_atomic(), "an idempotent run outside a transaction");
+            let snapshot = state
+                .engine()
+                .replay_snapshot(&mut tx, run_id, seeded_from)
+                .await?;
             let stored = StoredResponse {
                 status: 200,
                 headers: vec![("content-type".to_owned(), STREAM_MARKER.to_owned())],
-                body: serde_json::json!({ "runId": run_id })
-                    .to_string()
-                    .into_bytes(),
+                body: serde_json::to_vec(&snapshot).map_err(|_| {
+                    AppError::new(ReasonCode::InternalError, "The run could not be recorded.")
+                })?,
             };
             state
                 .store()
@@ -303,22 +313,46 @@ pub async fn run(
     response
 }
 
-/// A retried run or revise: one `run_replayed` event, then the end of the stream.
+/// A retried run or revise: `run_session` and `run_replayed`, then the end of the stream. Built
+/// from the stored snapshot alone, so every retry answers the same bytes; a claim stored before
+/// snapshots (only `{"runId"}`) falls back to the run's live state.
 async fn replay_stream(state: &AppState, principal: &Principal, body: &[u8]) -> Response {
-    let run_id = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["runId"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    match state.engine().replayed_event(principal, &run_id).await {
-        Ok(event) => {
-            let mut response = crate::http::sse::one_event(event);
-            response
-                .headers_mut()
-                .insert(REPLAYED, HeaderValue::from_static("true"));
-            response
+    let events = match serde_json::from_slice::<ReplaySnapshot>(body) {
+        Ok(snapshot) => snapshot.events().to_vec(),
+        Err(_) => {
+            let run_id = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["runId"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            match state
+                .engine()
+                .replayed_events_live(principal, &run_id)
+                .await
+            {
+                Ok(events) => events,
+                Err(e) => return AppError::from(e).into_response(),
+            }
         }
-        Err(e) => AppError::from(e).into_response(),
+    };
+    // `sse` frames one event per response: the replay chains their bodies under the first's
+    // headers, so its frames are written exactly as a live stream's.
+    let mut head = None;
+    let mut frames = Vec::with_capacity(events.len());
+    for event in events {
+        let (parts, body) = crate::http::sse::one_event(event).into_parts();
+        head.get_or_insert(parts);
+        frames.push(body.into_data_stream());
     }
+    let Some(mut head) = head else {
+        return AppError::new(ReasonCode::InternalError, "The replay has no events.")
+            .into_response();
+    };
+    head.headers
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    Response::from_parts(
+        head,
+        Body::from_stream(futures::stream::iter(frames).flatten()),
+    )
 }
 
 fn replay(stored: StoredResponse) -> Response {

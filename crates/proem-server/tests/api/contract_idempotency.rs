@@ -1,12 +1,13 @@
 //! Idempotency-Key on POST, PUT, PATCH and DELETE (spec "Idempotency"): the header's shape, byte
 //! for byte replays, reuse on another route or body, in-flight claims, per-user scope, the 24 h
-//! expiry, outcome-unknown after a dead lease, and release of failed requests.
+//! expiry, outcome-unknown after a dead lease, release of failed requests, and the replay of a
+//! run or revise (spec "run_replayed does not reflect post-replay state").
 
 use std::time::Duration;
 
 use proem_core::keys::KeyHash;
-use proem_core::store::{Begin, IdemKey};
-use proem_testkit::TestServer;
+use proem_core::store::{Begin, IdemKey, StoredResponse};
+use proem_testkit::{Scenario, TestServer};
 use reqwest::header::HeaderValue;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::contract_support::{
     PROMPTS, current_version, get, ids, json_with, prompt_body, user_with_key_id,
 };
+use super::run_support::{RunFixture, find, names, parse_sse};
 use super::support::expect_problem;
 
 const KEY_SCOPES: &[&str] = &["read", "write"];
@@ -614,4 +616,146 @@ async fn failed_request_releases_the_key_so_a_corrected_retry_runs() {
     )
     .await;
     expect_problem(r, 409, "idempotency_key_reused").await;
+}
+
+/// The SSE frames of a stream, keep-alive comments left out.
+fn frames(text: &str) -> Vec<&str> {
+    text.split_inclusive("\n\n")
+        .filter(|f| !f.starts_with(':'))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_retried_run_replays_the_same_bytes_even_after_the_run_was_finalized() {
+    let f = RunFixture::new().await;
+    let path = format!("/prompts/{}/run", f.prompt);
+    let body = json!({"userInput": "x", "stream": true, "autoFinalize": false});
+    let original = f.post_with_key(&path, body.clone(), "run-bytes").await;
+    let original = parse_sse(&original.text().await.unwrap());
+    let run_id = find(&original, "run_session")["runId"].as_str().unwrap();
+    let first = f.post_with_key(&path, body.clone(), "run-bytes").await;
+    assert_eq!(first.headers()["idempotent-replayed"], "true");
+    let first = first.text().await.unwrap();
+    assert_eq!(f.finalize(run_id, json!({})).await.status(), 200);
+    let second = f.post_with_key(&path, body, "run-bytes").await;
+    assert_eq!(second.text().await.unwrap(), first);
+    // The snapshot is the turn as the original call started it, not the Finalized run.
+    let events = parse_sse(&first);
+    assert_eq!(names(&events), ["run_session", "run_replayed"]);
+    let replayed = find(&events, "run_replayed");
+    assert_eq!(replayed["runId"], run_id);
+    assert_eq!(replayed["turnIndex"], 0);
+    assert_eq!(replayed["state"], "Running");
+    assert_eq!(replayed["streamingInProgress"], true);
+    assert!(replayed.get("recordId").is_none(), "{replayed}");
+    assert_eq!(f.upstream.requests().len(), 1, "no second upstream call");
+}
+
+#[tokio::test]
+async fn a_retry_while_the_original_revise_streams_reports_the_streaming_turn() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    f.upstream.push(
+        Scenario::text(["a", "b", "c", "d"]).with_inter_token_delay(Duration::from_millis(400)),
+    );
+    let path = format!("/runs/{run_id}/revise");
+    let body = json!({"instruction": "shorter", "stream": true, "autoFinalize": false});
+    // The claim is complete once the stream's headers arrive; the original reads on meanwhile.
+    let original = f.post_with_key(&path, body.clone(), "rev-live").await;
+    let original = tokio::spawn(async move { original.text().await.unwrap() });
+    let during = f.post_with_key(&path, body.clone(), "rev-live").await;
+    let during = during.text().await.unwrap();
+    assert_eq!(
+        f.run_state(&run_id).await["state"],
+        "Running",
+        "the retry came while the revise streamed"
+    );
+    let events = parse_sse(&during);
+    assert_eq!(names(&events), ["run_session", "run_replayed"]);
+    assert_eq!(find(&events, "run_session")["turnIndex"], 1);
+    let replayed = find(&events, "run_replayed");
+    assert_eq!(replayed["turnIndex"], 1);
+    assert_eq!(replayed["state"], "Running");
+    assert_eq!(replayed["streamingInProgress"], true);
+    let original = original.await.unwrap();
+    assert_eq!(find(&parse_sse(&original), "run_completed")["turnIndex"], 1);
+    assert_eq!(
+        frames(&during)[0],
+        frames(&original)[0],
+        "the same run_session"
+    );
+    let after = f.post_with_key(&path, body, "rev-live").await;
+    assert_eq!(after.text().await.unwrap(), during);
+    assert_eq!(f.upstream.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_replayed_stream_starts_with_the_original_run_session() {
+    let f = RunFixture::new().await;
+    let events = f.run(json!({})).await;
+    let record_id = find(&events, "record_finalized")["recordId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/records/{record_id}/revise");
+    let body = json!({"instruction": "shorter", "stream": true});
+    let original = f.post_with_key(&path, body.clone(), "rec-rev").await;
+    let original = original.text().await.unwrap();
+    let replay = f.post_with_key(&path, body, "rec-rev").await;
+    let replay = replay.text().await.unwrap();
+    assert!(frames(&original)[0].starts_with("event: run_session\n"));
+    assert_eq!(frames(&replay)[0], frames(&original)[0]);
+    let events = parse_sse(&replay);
+    assert_eq!(
+        find(&events, "run_session")["seededFromRecordId"],
+        record_id
+    );
+    // A record revise runs on a fresh run that saves into the same record.
+    assert_eq!(find(&events, "run_replayed")["recordId"], record_id);
+}
+
+#[tokio::test]
+async fn a_run_claim_stored_with_only_its_run_id_replays_from_the_live_run() {
+    let f = RunFixture::new().await;
+    let run_id = f.active_run().await;
+    let path = format!("/api/v2/public/prompts/{}/run", f.prompt);
+    let body = br#"{"userInput":"x","stream":true}"#;
+    claim(
+        &f.server,
+        &f.user_id,
+        "legacy",
+        &format!("POST {path}"),
+        body,
+    )
+    .await;
+    // The outcome a run's claim stored before replays were snapshots.
+    let legacy = StoredResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body: json!({ "runId": run_id }).to_string().into_bytes(),
+    };
+    let store = f.server.state.store();
+    let mut conn = store.write_connection().await.unwrap();
+    store
+        .idempotency_complete(&mut conn, &f.user_id, "legacy", &legacy)
+        .await
+        .unwrap();
+    drop(conn);
+    let r = send(
+        &f.server,
+        &f.key,
+        Method::POST,
+        &path,
+        Some("legacy"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.headers()["idempotent-replayed"], "true");
+    let events = parse_sse(&r.text().await.unwrap());
+    assert_eq!(names(&events), ["run_session", "run_replayed"]);
+    let replayed = find(&events, "run_replayed");
+    assert_eq!(replayed["runId"], run_id.as_str());
+    assert_eq!(replayed["turnIndex"], 0);
+    assert_eq!(replayed["state"], "Active");
+    assert_eq!(f.upstream.requests().len(), 1);
 }

@@ -351,6 +351,48 @@ async fn a_retried_failed_run_replays_its_failure_without_calling_the_model_agai
 }
 
 #[tokio::test]
+async fn a_retry_while_the_original_revise_streams_reports_the_streaming_turn() {
+    let f = Fixture::new().await;
+    let client = f.client().await;
+    let prompt = f.prompt(&client, "Slow revise").await;
+    let run = client
+        .ok(
+            "proem_run_prompt",
+            json!({"promptId": prompt, "autoFinalize": false}),
+        )
+        .await;
+    f.upstream.push(
+        Scenario::text(["a", "b", "c", "d"]).with_inter_token_delay(Duration::from_millis(400)),
+    );
+    let args = json!({"runId": run["runId"], "userInput": "shorter", "autoFinalize": false});
+    let original = client.call_idempotent("proem_revise_run", args.clone(), "rev-live");
+    let retry = async {
+        // In flight until the original's claim commits, then a replay.
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let r = client
+                .call_idempotent("proem_revise_run", args.clone(), "rev-live")
+                .await;
+            if r.is_error != Some(true) {
+                return r.structured_content.unwrap();
+            }
+            problem(&r, "idempotency_in_flight");
+        }
+    };
+    let (original, retry) = tokio::join!(original, retry);
+    assert_eq!(retry["replayed"], true);
+    assert_eq!(
+        retry["state"], "Running",
+        "the retry came while the revise streamed"
+    );
+    assert_eq!(retry["turnIndex"], 1);
+    assert_eq!(retry["outputText"], "", "not the previous turn's output");
+    let original = original.structured_content.unwrap();
+    assert_eq!(original["turnIndex"], 1);
+    assert_eq!(original["outputText"], "abcd");
+}
+
+#[tokio::test]
 async fn mutations_replay_their_first_answer_under_an_idempotency_key() {
     let f = Fixture::new().await;
     let client = f.client().await;

@@ -337,22 +337,26 @@ pub async fn replayed(call: &Call, run_id: &str) -> Result<CallToolResult, Failu
         );
         return Ok(error_result(&problem));
     }
-    // A turn still streaming has stored no images yet; the latest turn's would be the last one's.
-    let (images, blocks) = if run.streaming_in_progress {
-        (Vec::new(), Vec::new())
+    // A turn still streaming is not stored yet: it is the turn after the stored ones, and has
+    // no output or images so far (the last stored turn's would be an earlier turn's).
+    let (turn_index, output_text, (images, blocks)) = if run.streaming_in_progress {
+        (run.turn_count, String::new(), (Vec::new(), Vec::new()))
     } else {
-        latest_images(call, run_id).await
+        (
+            run.turn_count.saturating_sub(1),
+            run.turns
+                .last()
+                .map(|t| t.output.clone())
+                .unwrap_or_default(),
+            latest_images(call, run_id).await,
+        )
     };
     let mut output = RunOutput {
         run_id: run.run_id.clone(),
         prompt_id: run.prompt_id.clone(),
-        turn_index: run.turn_count.saturating_sub(1),
+        turn_index,
         model_id: run.model_id.clone(),
-        output_text: run
-            .turns
-            .last()
-            .map(|t| t.output.clone())
-            .unwrap_or_default(),
+        output_text,
         image_count: images.len(),
         images,
         record_id: run.finalized_record_id.clone(),

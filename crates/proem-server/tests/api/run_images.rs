@@ -41,7 +41,25 @@ fn run_id(events: &[Sse]) -> String {
         .to_owned()
 }
 
+/// The record a chained auto-finalize saved.
+fn finalized_id(events: &[Sse]) -> String {
+    find(events, "record_finalized")["recordId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 impl RunFixture {
+    /// Finalizes `run_id` plainly; the record's id.
+    async fn finalized(&self, run_id: &str) -> String {
+        let r = self.finalize(run_id, json!({})).await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["recordId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn image_bytes(&self, path: &str) -> (String, Vec<u8>) {
         let r = self.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
@@ -178,12 +196,7 @@ async fn an_image_revision_edits_the_prior_image_and_the_record_keeps_every_imag
         b.to_vec()
     );
 
-    let r = f.finalize(&id, json!({})).await;
-    assert_eq!(r.status(), 200);
-    let record_id = r.json::<Value>().await.unwrap()["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = f.finalized(&id).await;
     let record = f.record(&record_id).await;
     assert_eq!(record["outputText"], Value::Null);
     assert_eq!(record["imageCount"], 2);
@@ -346,11 +359,7 @@ async fn a_rewinding_finalize_drops_the_record_images_after_the_turn() {
     let f = image_fixture().await;
     let id = f.image_run(&[png("a")]).await;
     f.image_revision(&id, &[png("b")], json!({})).await;
-    let r = f.finalize(&id, json!({})).await;
-    let record_id = r.json::<Value>().await.unwrap()["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = f.finalized(&id).await;
     assert_eq!(f.record(&record_id).await["imageCount"], 2);
     // Amend with fromTurn 0: same record, the revision and its image gone.
     let r = f.finalize(&id, json!({"fromTurn": 0})).await;
@@ -374,10 +383,7 @@ async fn reopening_an_image_record_adds_images_and_never_loses_earlier_ones() {
     f.upstream
         .push(Scenario::text(["A cat"]).with_images([png("a")]));
     let events = f.run(json!({})).await;
-    let record_id = find(&events, "record_finalized")["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = finalized_id(&events);
     let id = run_id(&events);
     // A revise of the Finalized run reopens it and, by default, re-finalizes the same record.
     let events = f.image_revision(&id, &[png("b")], json!({})).await;
@@ -397,11 +403,7 @@ async fn revising_an_image_record_starts_from_its_latest_image() {
     let f = image_fixture().await;
     let id = f.image_run(&[png("a")]).await;
     f.image_revision(&id, &[png("b")], json!({})).await;
-    let r = f.finalize(&id, json!({})).await;
-    let record_id = r.json::<Value>().await.unwrap()["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = f.finalized(&id).await;
     f.upstream
         .push(Scenario::text(["Again"]).with_images([png("c")]));
     let events = f
@@ -431,10 +433,7 @@ async fn deleting_an_image_record_cleans_its_images() {
     f.upstream
         .push(Scenario::text(["A cat"]).with_images([png("a")]));
     let events = f.run(json!({})).await;
-    let record_id = find(&events, "record_finalized")["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = finalized_id(&events);
     let r = f
         .server
         .http
@@ -462,10 +461,7 @@ async fn a_stored_reference_outside_the_images_is_invalid_image_reference() {
     f.upstream
         .push(Scenario::text(["A cat"]).with_images([png("a")]));
     let events = f.run(json!({})).await;
-    let record_id = find(&events, "record_finalized")["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = finalized_id(&events);
     f.server
         .sql(&format!(
             r#"UPDATE records SET images = '[{{"turn":0,"mimeType":"image/png","blobKey":"../../etc/passwd"}}]' WHERE id = '{record_id}'"#
@@ -484,11 +480,7 @@ async fn an_image_record_refuses_text_edits_and_a_patch_rewind_drops_later_image
     let f = image_fixture().await;
     let id = f.image_run(&[png("a")]).await;
     f.image_revision(&id, &[png("b")], json!({})).await;
-    let r = f.finalize(&id, json!({})).await;
-    let record_id = r.json::<Value>().await.unwrap()["recordId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let record_id = f.finalized(&id).await;
     for body in [json!({"output": "a caption"}), json!({"tag": "brighter"})] {
         expect_problem(
             f.patch_record(&record_id, body).await,
